@@ -1,0 +1,17 @@
+package io.tandem.engine;
+
+/**
+ * A snapshot of an engine's load, published by its thread after every step.
+ *
+ * @param numRunning     sequences being computed (decode) or prefilled (prefill)
+ * @param numWaiting     sequences admitted but waiting for blocks or a step
+ * @param numExported    prefill only: sequences whose KV is leased to a decode worker
+ * @param numFreeBlocks  free KV blocks
+ * @param numTotalBlocks all KV blocks
+ */
+public record EngineStats(int numRunning, int numWaiting, int numExported, int numFreeBlocks, int numTotalBlocks) {
+    /** Fraction of KV blocks in use, in [0, 1]. */
+    public double kvCacheUsage() {
+        return 1.0 - (double) numFreeBlocks / numTotalBlocks;
+    }
+}

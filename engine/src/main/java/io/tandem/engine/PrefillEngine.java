@@ -1,0 +1,282 @@
+package io.tandem.engine;
+
+import io.tandem.engine.backend.Backend;
+import io.tandem.engine.model.ForwardBatch;
+import io.tandem.engine.model.LlamaModel;
+import io.tandem.engine.model.ModelRunner;
+import io.tandem.engine.sampling.Sampler;
+import io.tandem.kvcache.BlockPool;
+import io.tandem.kvcache.KvCacheSpec;
+import io.tandem.kvcache.KvCacheStorage;
+import io.tandem.kvcache.KvHandle;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+
+/**
+ * The prefill side (DESIGN.md §2): computes prompts' K/V into its block pool with chunked prefill
+ * under a token budget (several prompts per step), samples each prompt's first token, and exports
+ * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
+ * expires.
+ *
+ * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel} and
+ * {@link #release} only enqueue commands.
+ */
+public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
+    /** Commands other threads send to the engine thread. */
+    sealed interface Command permits Submit, Cancel, Release {}
+
+    record Submit(PrefillRequest request, PrefillCallback callback, long enqueuedNanos) implements Command {}
+
+    record Cancel(String requestId) implements Command {}
+
+    record Release(long leaseId) implements Command {}
+
+    private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
+
+    private record Lease(Sequence seq, long deadlineNanos) {}
+
+    private final String workerId;
+    private final long epoch;
+    private final EngineConfig config;
+    private final KvCacheSpec spec;
+    private final KvCacheStorage storage;
+    private final BlockPool blockPool;
+    private final ModelRunner runner;
+    private final Sampler sampler;
+    private final ForwardBatch batch;
+    private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
+    private final List<Pending> scheduled = new ArrayList<>();
+    private final Map<Long, Lease> leases = new HashMap<>();
+    private long nextLeaseId = 1;
+    private volatile EngineStats stats;
+
+    /**
+     * Allocates the KV cache and starts the engine thread.
+     *
+     * @param workerId id put in every exported handle
+     */
+    public PrefillEngine(String workerId, LlamaModel model, Backend backend, EngineConfig config) {
+        super("prefill", config.queueCapacity());
+        this.workerId = workerId;
+        this.epoch = System.currentTimeMillis();
+        this.config = config;
+        var mc = model.config();
+        this.spec = new KvCacheSpec(mc.numLayers(), mc.numKvHeads(), mc.headDim(), config.blockSize(), config.kvDtype());
+        int numBlocks = config.numKvBlocks(spec, mc.contextLength());
+        this.storage = new KvCacheStorage(spec, numBlocks);
+        this.blockPool = new BlockPool(numBlocks, false);
+        this.runner = new ModelRunner(model, backend, storage, config.maxNumBatchedTokens(), config.maxNumSeqs());
+        this.sampler = new Sampler(mc.vocabSize());
+        this.batch = new ForwardBatch(config.maxNumBatchedTokens(), config.maxNumSeqs());
+        publishStats();
+        start();
+    }
+
+    /** The KV memory; the in-process transport reads exported pages from it. */
+    public KvCacheStorage storage() {
+        return storage;
+    }
+
+    public String workerId() {
+        return workerId;
+    }
+
+    public long epoch() {
+        return epoch;
+    }
+
+    /** The latest load snapshot. */
+    public EngineStats stats() {
+        return stats;
+    }
+
+    /** Queues a prompt; {@code false} if the command queue is full. */
+    public boolean submit(PrefillRequest request, PrefillCallback callback) {
+        return enqueue(new Submit(request, callback, System.nanoTime()));
+    }
+
+    /** Drops a queued or running prefill; its callback gets {@link CancellationException}. */
+    public boolean cancel(String requestId) {
+        return enqueue(new Cancel(requestId));
+    }
+
+    /** Frees the blocks of an exported handle. Idempotent. */
+    public boolean release(long leaseId) {
+        return enqueue(new Release(leaseId));
+    }
+
+    @Override
+    protected void onCommand(Command command) {
+        switch (command) {
+            case Submit s -> admit(s);
+            case Cancel c -> cancelNow(c.requestId());
+            case Release r -> releaseNow(r.leaseId());
+        }
+    }
+
+    private void admit(Submit s) {
+        PrefillRequest r = s.request();
+        int n = r.promptTokenIds().length;
+        if (spec.blocksFor(n) > blockPool.numBlocks()) {
+            s.callback().onFailed(new IllegalArgumentException("prompt of " + n + " tokens needs more KV blocks than the prefill worker has ("
+                    + blockPool.numBlocks() + ")"));
+            return;
+        }
+        Sequence seq = new Sequence(r.requestId(), r.promptTokenIds(), n, r.sampling(), r.seed(), n, spec.blockSize());
+        waiting.add(new Pending(seq, s.callback(), s.enqueuedNanos(), new long[1]));
+    }
+
+    private void cancelNow(String requestId) {
+        for (Iterator<Pending> it = waiting.iterator(); it.hasNext(); ) {
+            Pending p = it.next();
+            if (p.seq().requestId().equals(requestId)) {
+                it.remove();
+                freeBlocks(p.seq());
+                p.callback().onFailed(new CancellationException("request " + requestId + " cancelled"));
+            }
+        }
+    }
+
+    private void releaseNow(long leaseId) {
+        Lease lease = leases.remove(leaseId);
+        if (lease != null) {
+            freeBlocks(lease.seq());
+        }
+    }
+
+    @Override
+    protected int step() {
+        int work = expireLeases();
+        if (!waiting.isEmpty()) {
+            work += runPrefillStep();
+        }
+        if (work > 0) {
+            publishStats();
+        }
+        return work;
+    }
+
+    /** Schedules chunks of waiting prompts in arrival order under the token budget and runs them. */
+    private int runPrefillStep() {
+        batch.clear();
+        scheduled.clear();
+        for (Pending p : waiting) {
+            Sequence seq = p.seq();
+            if (batch.remainingTokens() == 0 || !batch.hasRoomForSequence()) {
+                break;
+            }
+            if (seq.blockTable().numBlocks() == 0 && !allocatePromptBlocks(seq)) {
+                break; // keep arrival order: later prompts wait for blocks too
+            }
+            int start = seq.numComputedTokens();
+            int chunk = Math.min(seq.numTokens() - start, batch.remainingTokens());
+            boolean last = start + chunk == seq.numTokens();
+            batch.addSequence(seq.tokens(), start, chunk, start, seq.blockTable(), last);
+            if (p.startNanos()[0] == 0) {
+                p.startNanos()[0] = System.nanoTime();
+            }
+            scheduled.add(p);
+        }
+        if (scheduled.isEmpty()) {
+            return 0;
+        }
+        float[] logits;
+        try {
+            logits = runner.forward(batch);
+        } catch (RuntimeException e) {
+            for (Pending p : scheduled) {
+                waiting.remove(p);
+                freeBlocks(p.seq());
+                p.callback().onFailed(e);
+            }
+            return scheduled.size();
+        }
+        int vocab = runner.config().vocabSize();
+        for (int i = 0; i < scheduled.size(); i++) {
+            Pending p = scheduled.get(i);
+            Sequence seq = p.seq();
+            seq.setNumComputedTokens(seq.numComputedTokens() + batch.seqStart(i + 1) - batch.seqStart(i));
+            if (seq.numComputedTokens() == seq.numTokens()) {
+                int row = runner.logitRow(i);
+                int first = sampler.sample(logits, row * vocab, seq.sampling(), seq.seed(), 0);
+                waiting.remove(p);
+                export(p, first);
+            }
+        }
+        return scheduled.size();
+    }
+
+    private boolean allocatePromptBlocks(Sequence seq) {
+        int need = spec.blocksFor(seq.numTokens());
+        int at = seq.blockTable().reserve(need);
+        if (!blockPool.allocate(need, seq.blockTable().blockIds(), at)) {
+            return false;
+        }
+        seq.blockTable().commit(need);
+        return true;
+    }
+
+    private void export(Pending p, int firstToken) {
+        Sequence seq = p.seq();
+        seq.setStatus(SequenceStatus.EXPORTED);
+        long leaseId = nextLeaseId++;
+        long now = System.nanoTime();
+        leases.put(leaseId, new Lease(seq, now + config.leaseTimeout().toNanos()));
+        KvHandle handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
+        long start = p.startNanos()[0];
+        p.callback().onPrefilled(new PrefillResult(seq.requestId(), firstToken, handle,
+                start - p.enqueuedNanos(), now - start));
+    }
+
+    private int expireLeases() {
+        if (leases.isEmpty()) {
+            return 0;
+        }
+        long now = System.nanoTime();
+        int expired = 0;
+        for (Iterator<Lease> it = leases.values().iterator(); it.hasNext(); ) {
+            Lease lease = it.next();
+            if (now - lease.deadlineNanos() > 0) {
+                it.remove();
+                freeBlocks(lease.seq());
+                expired++;
+            }
+        }
+        return expired;
+    }
+
+    private void freeBlocks(Sequence seq) {
+        var table = seq.blockTable();
+        // Tail first, so a sequence's last blocks are evicted before its prefix.
+        int[] ids = table.blockIds();
+        for (int i = table.numBlocks() - 1; i >= 0; i--) {
+            blockPool.free(ids, i, i + 1);
+        }
+        table.clear();
+        seq.setStatus(SequenceStatus.FINISHED);
+    }
+
+    private void publishStats() {
+        stats = new EngineStats(scheduled.size(), waiting.size(), leases.size(), blockPool.numFreeBlocks(), blockPool.numBlocks());
+    }
+
+    @Override
+    public void onClose() {
+        for (Pending p : waiting) {
+            freeBlocks(p.seq());
+            p.callback().onFailed(new CancellationException("prefill engine shut down"));
+        }
+        waiting.clear();
+        for (Lease lease : leases.values()) {
+            freeBlocks(lease.seq());
+        }
+        leases.clear();
+        publishStats();
+        storage.close();
+    }
+}

@@ -1,0 +1,224 @@
+package io.tandem.engine.model;
+
+import io.tandem.engine.backend.Backend;
+import io.tandem.kvcache.BlockTable;
+import io.tandem.kvcache.KvCacheSpec;
+import io.tandem.kvcache.KvCacheStorage;
+import io.tandem.kvcache.KvDtype;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * The Llama forward pass over a {@link ForwardBatch}, reading and writing K/V only through the
+ * batch's block tables into a paged {@link KvCacheStorage}.
+ *
+ * <p>Per layer: RMSNorm → Q,K,V projections (+bias) → RoPE → K/V written to their pages →
+ * causal grouped-query attention over the pages → output projection + residual → RMSNorm →
+ * SwiGLU feed-forward + residual (Touvron et al. 2023, "Llama 2", §2; GQA: Ainslie et al. 2023).
+ * Finally RMSNorm and the output projection for the last token of each sequence that wants logits.
+ *
+ * <p>All scratch memory is allocated here for {@code maxBatchTokens} tokens; {@link #forward}
+ * allocates nothing. Not thread-safe: one engine thread owns a runner.
+ */
+public final class ModelRunner {
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    private final ModelConfig config;
+    private final LlamaWeights weights;
+    private final Backend backend;
+    private final KvCacheStorage kv;
+    private final KvCacheSpec spec;
+    private final float attentionScale;
+
+    private final float[] x;      // [T, dim] residual stream
+    private final float[] xb;     // [T, dim] normalized input
+    private final float[] q;      // [T, qDim]
+    private final float[] k;      // [T, kvDim]
+    private final float[] v;      // [T, kvDim]
+    private final float[] att;    // [T, qDim] attention output
+    private final float[] proj;   // [T, dim] projection output
+    private final float[] gate;   // [T, hiddenDim]
+    private final float[] up;     // [T, hiddenDim]
+    private final float[] last;   // [S, dim] final hidden state of sequences that want logits
+    private final float[] logits; // [S, vocab]
+    private final float[][] scores; // per worker thread: [contextLength]
+    private final int[] logitRows;  // batch sequence index -> row in logits, or -1
+
+    /**
+     * @param maxBatchTokens tokens per forward pass at most
+     * @param maxSeqs        sequences per forward pass at most
+     * @throws IllegalArgumentException if the KV geometry does not match the model
+     */
+    public ModelRunner(LlamaModel model, Backend backend, KvCacheStorage kv, int maxBatchTokens, int maxSeqs) {
+        this.config = model.config();
+        this.weights = model.weights();
+        this.backend = backend;
+        this.kv = kv;
+        this.spec = kv.spec();
+        if (spec.numLayers() != config.numLayers() || spec.numKvHeads() != config.numKvHeads()
+                || spec.headDim() != config.headDim()) {
+            throw new IllegalArgumentException("KV cache geometry " + spec + " does not match model " + config);
+        }
+        if (spec.dtype() != KvDtype.F32) {
+            throw new IllegalArgumentException("KV dtype " + spec.dtype() + " is not supported by the CPU runner yet");
+        }
+        this.attentionScale = (float) (1.0 / Math.sqrt(config.headDim()));
+        int t = maxBatchTokens;
+        x = new float[t * config.dim()];
+        xb = new float[t * config.dim()];
+        q = new float[t * config.qDim()];
+        k = new float[t * config.kvDim()];
+        v = new float[t * config.kvDim()];
+        att = new float[t * config.qDim()];
+        proj = new float[t * config.dim()];
+        gate = new float[t * config.hiddenDim()];
+        up = new float[t * config.hiddenDim()];
+        last = new float[maxSeqs * config.dim()];
+        logits = new float[maxSeqs * config.vocabSize()];
+        logitRows = new int[maxSeqs];
+        scores = new float[backend.threads()][config.contextLength()];
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public KvCacheStorage kvCache() {
+        return kv;
+    }
+
+    /**
+     * Runs the batch and returns the logits buffer, {@code [S, vocab]}, where row {@link #logitRow}
+     * belongs to a sequence that asked for logits. The buffer is reused by the next call.
+     */
+    public float[] forward(ForwardBatch batch) {
+        int n = batch.numTokens;
+        int dim = config.dim();
+        for (int t = 0; t < n; t++) {
+            weights.tokenEmbedding().dequantizeRow(batch.tokens[t], x, t * dim);
+        }
+        for (int l = 0; l < config.numLayers(); l++) {
+            attentionBlock(batch, l, weights.layers()[l]);
+            feedForwardBlock(n, weights.layers()[l]);
+        }
+        int rows = 0;
+        for (int s = 0; s < batch.numSeqs; s++) {
+            if (batch.wantsLogits[s]) {
+                int lastToken = batch.seqStart[s + 1] - 1;
+                System.arraycopy(x, lastToken * dim, last, rows * dim, dim);
+                logitRows[s] = rows++;
+            } else {
+                logitRows[s] = -1;
+            }
+        }
+        if (rows > 0) {
+            backend.rmsNorm(last, weights.outputNorm(), last, rows, dim, config.rmsNormEps());
+            backend.matmul(weights.output(), last, logits, rows);
+        }
+        return logits;
+    }
+
+    /** Row of the logits that belongs to batch sequence {@code seqIndex}, or -1 if it wanted none. */
+    public int logitRow(int seqIndex) {
+        return logitRows[seqIndex];
+    }
+
+    private void attentionBlock(ForwardBatch batch, int layer, LayerWeights w) {
+        int n = batch.numTokens;
+        backend.rmsNorm(x, w.attnNorm(), xb, n, config.dim(), config.rmsNormEps());
+        backend.matmul(w.wq(), xb, q, n);
+        backend.matmul(w.wk(), xb, k, n);
+        backend.matmul(w.wv(), xb, v, n);
+        if (w.bq() != null) {
+            addBias(q, w.bq(), n);
+            addBias(k, w.bk(), n);
+            addBias(v, w.bv(), n);
+        }
+        backend.rope(q, n, config.numHeads(), config.headDim(), config.rotaryDim(), batch.positions,
+                config.ropeStyle(), config.ropeTheta());
+        backend.rope(k, n, config.numKvHeads(), config.headDim(), config.rotaryDim(), batch.positions,
+                config.ropeStyle(), config.ropeTheta());
+        writeKv(batch, layer);
+        MemorySegment pages = kv.layer(layer);
+        int numHeads = config.numHeads();
+        backend.parallelFor(n * numHeads, (from, to, thread) -> {
+            for (int i = from; i < to; i++) {
+                attendOne(batch, pages, i / numHeads, i % numHeads, scores[thread]);
+            }
+        });
+        backend.matmul(w.wo(), att, proj, n);
+        backend.add(x, proj, n * config.dim());
+    }
+
+    private void feedForwardBlock(int n, LayerWeights w) {
+        backend.rmsNorm(x, w.ffnNorm(), xb, n, config.dim(), config.rmsNormEps());
+        backend.matmul(w.wGate(), xb, gate, n);
+        backend.matmul(w.wUp(), xb, up, n);
+        backend.swiglu(gate, up, n * config.hiddenDim());
+        backend.matmul(w.wDown(), gate, proj, n);
+        backend.add(x, proj, n * config.dim());
+    }
+
+    private void addBias(float[] out, float[] bias, int n) {
+        for (int t = 0; t < n; t++) {
+            for (int i = 0; i < bias.length; i++) {
+                out[t * bias.length + i] += bias[i];
+            }
+        }
+    }
+
+    /** Writes the batch's new K and V vectors into their pages (slot = position). */
+    private void writeKv(ForwardBatch batch, int layer) {
+        MemorySegment pages = kv.layer(layer);
+        int headDim = config.headDim();
+        int blockSize = spec.blockSize();
+        for (int s = 0; s < batch.numSeqs; s++) {
+            BlockTable table = batch.blockTables[s];
+            for (int t = batch.seqStart[s]; t < batch.seqStart[s + 1]; t++) {
+                int pos = batch.positions[t];
+                long page = kv.pageOffset(table.blockId(pos / blockSize));
+                int slot = pos % blockSize;
+                for (int h = 0; h < config.numKvHeads(); h++) {
+                    int src = t * config.kvDim() + h * headDim;
+                    MemorySegment.copy(k, src, pages, F32, page + spec.keyOffsetInPage(h, slot), headDim);
+                    MemorySegment.copy(v, src, pages, F32, page + spec.valueOffsetInPage(h, slot), headDim);
+                }
+            }
+        }
+    }
+
+    /**
+     * Causal attention of token {@code t}'s query head {@code h} over positions {@code [0, pos]}
+     * of its sequence, reading K/V block by block through the block table.
+     */
+    private void attendOne(ForwardBatch batch, MemorySegment pages, int t, int h, float[] sc) {
+        int s = sequenceOf(batch, t);
+        BlockTable table = batch.blockTables[s];
+        int pos = batch.positions[t];
+        int headDim = config.headDim();
+        int kvHead = h / (config.numHeads() / config.numKvHeads());
+        int qOff = t * config.qDim() + h * headDim;
+        int blockSize = spec.blockSize();
+        for (int j = 0; j <= pos; j++) {
+            long page = kv.pageOffset(table.blockId(j / blockSize));
+            sc[j] = backend.dot(q, qOff, pages, page + spec.keyOffsetInPage(kvHead, j % blockSize), headDim)
+                    * attentionScale;
+        }
+        backend.softmax(sc, 0, pos + 1);
+        int outOff = t * config.qDim() + h * headDim;
+        java.util.Arrays.fill(att, outOff, outOff + headDim, 0f);
+        for (int j = 0; j <= pos; j++) {
+            long page = kv.pageOffset(table.blockId(j / blockSize));
+            backend.axpy(sc[j], pages, page + spec.valueOffsetInPage(kvHead, j % blockSize), att, outOff, headDim);
+        }
+    }
+
+    private static int sequenceOf(ForwardBatch batch, int t) {
+        // Sequences are few; a linear scan beats a per-token lookup table we would have to fill.
+        int s = 0;
+        while (batch.seqStart[s + 1] <= t) {
+            s++;
+        }
+        return s;
+    }
+}

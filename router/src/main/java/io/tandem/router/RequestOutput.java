@@ -1,0 +1,168 @@
+package io.tandem.router;
+
+import io.tandem.engine.FinishReason;
+import io.tandem.engine.TokenSink;
+import io.tandem.engine.tokenizer.IncrementalDetokenizer;
+import io.tandem.engine.tokenizer.Tokenizer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One request's output path from the engines to its {@link GenerationListener}: engine threads
+ * publish token ids into a bounded int buffer (sized for {@code max_tokens}, so it never fills and
+ * the engine never waits or boxes), and a drain task on the router's executor detokenizes, applies
+ * stop strings and calls the listener, one drain at a time per request.
+ *
+ * <p>Single producer at a time (the prefill thread writes the first token, then hands over to the
+ * decode thread through the decode command queue, which orders the writes).
+ */
+final class RequestOutput implements TokenSink {
+    private final int[] tokens;
+    private final AtomicInteger published = new AtomicInteger();
+    private final AtomicBoolean drainScheduled = new AtomicBoolean();
+    private volatile FinishReason finishReason;
+    private volatile Throwable error;
+    private final Executor executor;
+    private final GenerationListener listener;
+    private final IncrementalDetokenizer detokenizer;
+    private final List<String> stop;
+    private final int promptTokens;
+    private final Runnable onDone;
+    private final Runnable cancelEngines;
+    private final StringBuilder held = new StringBuilder();
+    private int consumed;
+    private boolean done;
+
+    RequestOutput(int maxTokens, int promptTokens, Tokenizer tokenizer, List<String> stop, Executor executor,
+                  GenerationListener listener, Runnable cancelEngines, Runnable onDone) {
+        this.tokens = new int[maxTokens];
+        this.promptTokens = promptTokens;
+        this.detokenizer = new IncrementalDetokenizer(tokenizer);
+        this.stop = stop;
+        this.executor = executor;
+        this.listener = listener;
+        this.cancelEngines = cancelEngines;
+        this.onDone = onDone;
+    }
+
+    @Override
+    public void onToken(int tokenId) {
+        int n = published.get();
+        if (n < tokens.length) {
+            tokens[n] = tokenId;
+            published.lazySet(n + 1);
+            scheduleDrain();
+        }
+    }
+
+    @Override
+    public void onFinish(FinishReason reason) {
+        finishReason = reason;
+        scheduleDrain();
+    }
+
+    @Override
+    public void onError(Throwable e) {
+        error = e;
+        scheduleDrain();
+    }
+
+    private void scheduleDrain() {
+        if (drainScheduled.compareAndSet(false, true)) {
+            executor.execute(this::drain);
+        }
+    }
+
+    private void drain() {
+        do {
+            drainOnce();
+            drainScheduled.set(false);
+        } while (!done && hasPending() && drainScheduled.compareAndSet(false, true));
+    }
+
+    private boolean hasPending() {
+        return published.get() > consumed || finishReason != null || error != null;
+    }
+
+    private void drainOnce() {
+        if (done) {
+            return;
+        }
+        // Read the terminal state before the tokens, so tokens published before it are seen.
+        FinishReason reason = finishReason;
+        Throwable failure = error;
+        int n = published.get();
+        int from = consumed;
+        for (; consumed < n; consumed++) {
+            held.append(detokenizer.feed(tokens[consumed]));
+        }
+        int stopAt = firstStop();
+        if (stopAt >= 0) {
+            held.setLength(stopAt);
+            emit(from, n, held.toString());
+            held.setLength(0);
+            finish(FinishReason.STOP);
+            cancelEngines.run();
+            return;
+        }
+        if (failure != null) {
+            emit(from, n, "");
+            done = true;
+            onDone.run();
+            listener.onError(failure);
+            return;
+        }
+        if (reason != null) {
+            held.append(detokenizer.flush());
+            emit(from, n, held.toString());
+            held.setLength(0);
+            finish(reason);
+            return;
+        }
+        int keep = heldBackForStop();
+        String out = held.substring(0, held.length() - keep);
+        held.delete(0, held.length() - keep);
+        emit(from, n, out);
+    }
+
+    private void emit(int from, int to, String text) {
+        if (to > from || !text.isEmpty()) {
+            listener.onOutput(Arrays.copyOfRange(tokens, from, to), text);
+        }
+    }
+
+    private void finish(FinishReason reason) {
+        done = true;
+        onDone.run();
+        listener.onFinish(reason, new Usage(promptTokens, consumed));
+    }
+
+    /** Index in {@link #held} of the earliest stop string, or -1. */
+    private int firstStop() {
+        int best = -1;
+        for (String s : stop) {
+            int i = held.indexOf(s);
+            if (i >= 0 && (best < 0 || i < best)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Length of the longest suffix of {@link #held} that could still grow into a stop string. */
+    private int heldBackForStop() {
+        int keep = 0;
+        for (String s : stop) {
+            for (int len = Math.min(s.length() - 1, held.length()); len > keep; len--) {
+                if (held.regionMatches(held.length() - len, s, 0, len)) {
+                    keep = len;
+                    break;
+                }
+            }
+        }
+        return keep;
+    }
+}

@@ -1,0 +1,208 @@
+package io.tandem.router;
+
+import io.tandem.engine.DecodeEngine;
+import io.tandem.engine.DecodeRequest;
+import io.tandem.engine.FinishReason;
+import io.tandem.engine.InvalidArgumentException;
+import io.tandem.engine.PrefillCallback;
+import io.tandem.engine.PrefillEngine;
+import io.tandem.engine.PrefillRequest;
+import io.tandem.engine.PrefillResult;
+import io.tandem.engine.model.LlamaModel;
+import io.tandem.engine.sampling.SamplingParams;
+import io.tandem.engine.tokenizer.Tokenizer;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The router of one model (DESIGN.md §2–3): tokenizes and validates a request, admits it (a
+ * bounded number in flight, else {@link OverloadedException}), sends the prompt to the prefill
+ * engine, streams the first token at once, hands the KV handle to the decode engine and streams
+ * the rest. Detokenization and stop strings run on the router's output threads, never on an
+ * engine thread.
+ */
+public final class Router implements GenerationService, AutoCloseable {
+    private final LlamaModel model;
+    private final ModelCard card;
+    private final ChatTemplate chatTemplate;
+    private final PrefillEngine prefill;
+    private final DecodeEngine decode;
+    private final int maxInFlight;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong nextId = new AtomicLong();
+    private final ExecutorService outputExecutor = Executors.newVirtualThreadPerTaskExecutor();
+
+    /**
+     * @param maxInFlight requests admitted at once; more get {@link OverloadedException}
+     */
+    public Router(LlamaModel model, ChatTemplate chatTemplate, PrefillEngine prefill, DecodeEngine decode, int maxInFlight) {
+        this.model = model;
+        this.card = new ModelCard(model.id(), model.config().contextLength(), Instant.now().getEpochSecond(), "tandem");
+        this.chatTemplate = chatTemplate;
+        this.prefill = prefill;
+        this.decode = decode;
+        this.maxInFlight = maxInFlight;
+    }
+
+    @Override
+    public List<ModelCard> listModels() {
+        return List.of(card);
+    }
+
+    @Override
+    public ChatTemplate chatTemplate(String modelName) {
+        resolve(modelName);
+        return chatTemplate;
+    }
+
+    /** Requests admitted and not yet finished. */
+    public int numInFlight() {
+        return inFlight.get();
+    }
+
+    @Override
+    public GenerationStream generate(CompletionRequest request, GenerationListener listener) {
+        resolve(request.model());
+        Tokenizer tokenizer = model.tokenizer();
+        int[] prompt = request.promptTokenIds() != null ? request.promptTokenIds() : tokenize(request.prompt());
+        SamplingParams sampling = request.sampling();
+        validate(prompt, sampling);
+        if (inFlight.incrementAndGet() > maxInFlight) {
+            inFlight.decrementAndGet();
+            throw new OverloadedException("server is at its limit of " + maxInFlight + " requests in flight", 1);
+        }
+        String engineId = request.requestId() + "#" + nextId.incrementAndGet();
+        long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
+        Flow flow = new Flow(engineId, prompt, sampling, seed);
+        flow.output = new RequestOutput(sampling.maxTokens(), prompt.length, tokenizer, sampling.stop(), outputExecutor,
+                listener, flow::cancel, flow::done);
+        if (!prefill.submit(new PrefillRequest(engineId, prompt, sampling, seed), flow)) {
+            inFlight.decrementAndGet();
+            throw new OverloadedException("prefill queue is full", 1);
+        }
+        return flow::cancel;
+    }
+
+    /**
+     * Tokenizes prompt text as llama.cpp's server does: special tokens written in the text are
+     * parsed, BOS is added when the model wants it, and a BOS the text already starts with (a
+     * chat template that writes it) is not doubled.
+     */
+    private int[] tokenize(String text) {
+        Tokenizer tokenizer = model.tokenizer();
+        int[] ids = tokenizer.encode(text, tokenizer.addBos(), true);
+        int bos = tokenizer.bosId();
+        if (ids.length >= 2 && bos >= 0 && ids[0] == bos && ids[1] == bos) {
+            return java.util.Arrays.copyOfRange(ids, 1, ids.length);
+        }
+        return ids;
+    }
+
+    private void resolve(String modelName) {
+        if (modelName != null && !modelName.isEmpty() && !modelName.equals(model.id())) {
+            throw new ModelNotFoundException(modelName);
+        }
+    }
+
+    private void validate(int[] prompt, SamplingParams sampling) {
+        int vocab = model.config().vocabSize();
+        int ctx = model.config().contextLength();
+        if (prompt.length == 0) {
+            throw new InvalidArgumentException("prompt", "prompt must contain at least one token");
+        }
+        for (int t : prompt) {
+            if (t < 0 || t >= vocab) {
+                throw new InvalidArgumentException("prompt", "token id " + t + " is outside the vocabulary [0, " + vocab + ")");
+            }
+        }
+        if (prompt.length >= ctx) {
+            throw new InvalidArgumentException("prompt", "This model's maximum context length is " + ctx
+                    + " tokens. However, your prompt has " + prompt.length + " tokens, leaving no room for a completion.");
+        }
+        if (prompt.length + sampling.maxTokens() > ctx) {
+            throw new InvalidArgumentException("max_tokens", "This model's maximum context length is " + ctx
+                    + " tokens. However, you requested " + (prompt.length + sampling.maxTokens()) + " tokens ("
+                    + prompt.length + " in the prompt, " + sampling.maxTokens() + " in the completion).");
+        }
+    }
+
+    /** One request's trip through prefill and decode. */
+    private final class Flow implements PrefillCallback {
+        final String engineId;
+        final int[] prompt;
+        final SamplingParams sampling;
+        final long seed;
+        final AtomicBoolean cancelled = new AtomicBoolean();
+        final AtomicBoolean finished = new AtomicBoolean();
+        volatile boolean decoding;
+        RequestOutput output;
+
+        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed) {
+            this.engineId = engineId;
+            this.prompt = prompt;
+            this.sampling = sampling;
+            this.seed = seed;
+        }
+
+        @Override
+        public void onPrefilled(PrefillResult result) {
+            int first = result.firstToken();
+            output.onToken(first);
+            boolean eos = first == model.tokenizer().eosId() && !sampling.ignoreEos();
+            if (cancelled.get() || eos || sampling.maxTokens() == 1) {
+                prefill.release(result.kvHandle().leaseId());
+                output.onFinish(cancelled.get() ? FinishReason.ABORT : eos ? FinishReason.STOP : FinishReason.LENGTH);
+                return;
+            }
+            decoding = true;
+            DecodeRequest d = new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed);
+            if (!decode.submit(d, output)) {
+                prefill.release(result.kvHandle().leaseId());
+                output.onError(new OverloadedException("decode queue is full", 1));
+            } else if (cancelled.get()) {
+                decode.cancel(engineId);
+            }
+        }
+
+        @Override
+        public void onFailed(Throwable error) {
+            if (error instanceof java.util.concurrent.CancellationException) {
+                output.onFinish(FinishReason.ABORT);
+            } else {
+                output.onError(error);
+            }
+        }
+
+        void cancel() {
+            if (cancelled.compareAndSet(false, true)) {
+                cancelEngines();
+            }
+        }
+
+        void cancelEngines() {
+            if (decoding) {
+                decode.cancel(engineId);
+            } else {
+                prefill.cancel(engineId);
+            }
+        }
+
+        void done() {
+            if (finished.compareAndSet(false, true)) {
+                inFlight.decrementAndGet();
+            }
+        }
+    }
+
+    /** Stops the output executor; engines are closed by their owner. */
+    @Override
+    public void close() {
+        outputExecutor.shutdown();
+    }
+}
