@@ -153,9 +153,6 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             decodeStep();
             work += stepSeqs.size();
         }
-        if (work > 0) {
-            publishStats();
-        }
         return work;
     }
 
@@ -303,7 +300,8 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         }
     }
 
-    private void publishStats() {
+    @Override
+    protected void publishStats() {
         int running = 0;
         for (Running r : active) {
             if (r.seq.status() == SequenceStatus.RUNNING) {

@@ -49,8 +49,11 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
 
     @Override
     public final int doWork() {
-        int work = commands.drain(this::onCommand);
-        return work + step();
+        int work = commands.drain(this::onCommand) + step();
+        if (work > 0) {
+            publishStats();
+        }
+        return work;
     }
 
     @Override
@@ -63,6 +66,9 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
 
     /** Runs one step if there is work; returns how much was done (0 = idle). */
     protected abstract int step();
+
+    /** Publishes the engine's load snapshot for other threads (after any work). */
+    protected abstract void publishStats();
 
     /** Ends every sequence still held (engine thread, after the last step). */
     @Override

@@ -155,9 +155,6 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         if (!waiting.isEmpty()) {
             work += runPrefillStep();
         }
-        if (work > 0) {
-            publishStats();
-        }
         return work;
     }
 
@@ -261,7 +258,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         seq.setStatus(SequenceStatus.FINISHED);
     }
 
-    private void publishStats() {
+    @Override
+    protected void publishStats() {
         stats = new EngineStats(scheduled.size(), waiting.size(), leases.size(), blockPool.numFreeBlocks(), blockPool.numBlocks());
     }
 

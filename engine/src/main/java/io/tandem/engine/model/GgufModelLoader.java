@@ -45,7 +45,7 @@ public final class GgufModelLoader {
             }
             String template = gguf.findString("tokenizer.chat_template").orElse(null);
             return new LlamaModel(modelId(path), config, weights, tokenizer, template, gguf);
-        } catch (RuntimeException | IOException e) {
+        } catch (RuntimeException e) {
             gguf.close();
             throw e;
         }

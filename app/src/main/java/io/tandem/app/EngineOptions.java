@@ -1,0 +1,39 @@
+package io.tandem.app;
+
+import io.tandem.engine.EngineConfig;
+import io.tandem.kvcache.KvDtype;
+import java.time.Duration;
+import picocli.CommandLine.Option;
+
+/** Engine sizes, named as vLLM's engine arguments. */
+final class EngineOptions {
+    @Option(names = "--block-size", paramLabel = "TOKENS", defaultValue = "16", description = "Tokens per KV block. Default: ${DEFAULT-VALUE}.")
+    int blockSize;
+
+    @Option(names = "--kv-dtype", paramLabel = "TYPE", defaultValue = "f32", description = "KV cache element type. Default: ${DEFAULT-VALUE}.")
+    String kvDtype;
+
+    @Option(names = "--kv-cache-memory", paramLabel = "MIB", defaultValue = "1024",
+            description = "KV cache memory per engine in MiB (capped at max-num-seqs full contexts). Default: ${DEFAULT-VALUE}.")
+    long kvCacheMib;
+
+    @Option(names = "--max-num-seqs", paramLabel = "N", defaultValue = "64", description = "Sequences per step. Default: ${DEFAULT-VALUE}.")
+    int maxNumSeqs;
+
+    @Option(names = "--max-num-batched-tokens", paramLabel = "N", defaultValue = "512",
+            description = "Tokens per prefill step (chunked prefill budget). Default: ${DEFAULT-VALUE}.")
+    int maxNumBatchedTokens;
+
+    @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+            description = "Compute threads of the CPU backend; 0 = all processors.")
+    int threads;
+
+    EngineConfig toConfig() {
+        return new EngineConfig(blockSize, KvDtype.parse(kvDtype), kvCacheMib << 20, maxNumSeqs, maxNumBatchedTokens,
+                1024, Duration.ofSeconds(30));
+    }
+
+    int threadCount() {
+        return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+    }
+}

@@ -1,0 +1,22 @@
+package io.tandem.app;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code tandem} command: {@code serve}, {@code generate}, {@code export-dummy}. */
+@Command(name = "tandem", mixinStandardHelpOptions = true, version = "tandem 0.1.0",
+        description = "Disaggregated LLM inference server: a prefill pool hands the paged KV cache to decode workers.",
+        subcommands = {ServeCommand.class, GenerateCommand.class, ExportDummyCommand.class})
+public final class TandemCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new TandemCommand()).execute(args));
+    }
+}
