@@ -57,7 +57,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     private final ForwardBatch batch;
     private final KvTransport transport;
     private final int contextLength;
-    private final int eosId;
+    private final io.tandem.engine.tokenizer.Tokenizer tokenizer;
     private final int maxNumSeqs;
     private final ArrayDeque<Running> waiting = new ArrayDeque<>();
     private final List<Running> active = new ArrayList<>();
@@ -83,7 +83,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         this.batch = new ForwardBatch(maxNumSeqs, maxNumSeqs);
         this.transport = transport;
         this.contextLength = mc.contextLength();
-        this.eosId = model.tokenizer().eosId();
+        this.tokenizer = model.tokenizer();
         publishStats();
         start();
     }
@@ -268,7 +268,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     }
 
     private FinishReason finishReason(Sequence seq, int token) {
-        if (token == eosId && !seq.sampling().ignoreEos()) {
+        if (!seq.sampling().ignoreEos() && tokenizer.isEndOfGeneration(token)) {
             return FinishReason.STOP;
         }
         if (seq.numOutputTokens() >= seq.sampling().maxTokens() || seq.numTokens() >= contextLength) {

@@ -152,12 +152,23 @@ final class RequestOutput implements TokenSink {
         return best;
     }
 
+    /** Whether {@link #held} ends with the first {@code len} chars of {@code s}. */
+    private boolean endsWithPrefix(String s, int len) {
+        int start = held.length() - len;
+        for (int i = 0; i < len; i++) {
+            if (held.charAt(start + i) != s.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Length of the longest suffix of {@link #held} that could still grow into a stop string. */
     private int heldBackForStop() {
         int keep = 0;
         for (String s : stop) {
             for (int len = Math.min(s.length() - 1, held.length()); len > keep; len--) {
-                if (held.regionMatches(held.length() - len, s, 0, len)) {
+                if (endsWithPrefix(s, len)) {
                     keep = len;
                     break;
                 }

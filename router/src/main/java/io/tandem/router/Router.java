@@ -154,7 +154,7 @@ public final class Router implements GenerationService, AutoCloseable {
         public void onPrefilled(PrefillResult result) {
             int first = result.firstToken();
             output.onToken(first);
-            boolean eos = first == model.tokenizer().eosId() && !sampling.ignoreEos();
+            boolean eos = !sampling.ignoreEos() && model.tokenizer().isEndOfGeneration(first);
             if (cancelled.get() || eos || sampling.maxTokens() == 1) {
                 prefill.release(result.kvHandle().leaseId());
                 output.onFinish(cancelled.get() ? FinishReason.ABORT : eos ? FinishReason.STOP : FinishReason.LENGTH);
