@@ -59,6 +59,15 @@ public final class OpenAiClient {
         }
     }
 
+    /** {@code text} as a JSON string literal. */
+    public static String quote(String text) {
+        try {
+            return JSON.writeValueAsString(text);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /**
      * The {@code data:} payloads of a server-sent-event stream, in order, {@code [DONE]} included,
      * after checking that every event is exactly one {@code data:} line closed by a blank line.
