@@ -42,6 +42,7 @@ class ChatCompletionsEndpointTest {
 
     @AfterEach
     void stop() {
+        client.close();
         server.close();
         service.close();
     }

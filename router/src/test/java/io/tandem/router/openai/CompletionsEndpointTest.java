@@ -37,6 +37,7 @@ class CompletionsEndpointTest {
 
     @AfterEach
     void stop() {
+        client.close();
         server.close();
         service.close();
     }

@@ -46,6 +46,7 @@ class OpenAiErrorResponsesTest {
 
     @AfterEach
     void stop() {
+        client.close();
         server.close();
         service.close();
     }

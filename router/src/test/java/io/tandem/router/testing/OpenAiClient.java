@@ -14,7 +14,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /** A real HTTP/1.1 client ({@link HttpClient}) for the OpenAI endpoints of a server on loopback. */
-public final class OpenAiClient {
+public final class OpenAiClient implements AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration TIMEOUT = Duration.ofSeconds(10);
@@ -48,6 +48,11 @@ public final class OpenAiClient {
 
     public HttpResponse<String> send(String method, String path) {
         return send(request(path).method(method, HttpRequest.BodyPublishers.noBody()).build());
+    }
+
+    @Override
+    public void close() {
+        http.close();
     }
 
     /** Parses a JSON body. */
