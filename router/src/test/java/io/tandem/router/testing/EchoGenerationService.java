@@ -37,7 +37,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <li>Prompt starting with {@value #HOLD_PREFIX}: the whole echo, then no finish until cancelled.</li>
  * </ul>
  *
- * Every admitted request is put on {@link #admitted()}, every cancelled request id on {@link #cancelled()}.
+ * Every admitted request is put on {@link #admitted()}, the id of every request that ended
+ * ({@code onFinish} or {@code onError} called) on {@link #finished()}, of every cancelled one on
+ * {@link #cancelled()}.
  */
 public final class EchoGenerationService implements GenerationService, AutoCloseable {
 
@@ -58,6 +60,7 @@ public final class EchoGenerationService implements GenerationService, AutoClose
     });
     private final BlockingQueue<CompletionRequest> admitted = new LinkedBlockingQueue<>();
     private final BlockingQueue<String> cancelled = new LinkedBlockingQueue<>();
+    private final BlockingQueue<String> finished = new LinkedBlockingQueue<>();
 
     @Override
     public List<ModelCard> listModels() {
@@ -94,6 +97,11 @@ public final class EchoGenerationService implements GenerationService, AutoClose
     /** Ids of requests whose stream was cancelled, in order. */
     public BlockingQueue<String> cancelled() {
         return cancelled;
+    }
+
+    /** Ids of requests that ended, in order. */
+    public BlockingQueue<String> finished() {
+        return finished;
     }
 
     /** Takes the next admitted request, failing if none arrives within 5 s. */
@@ -134,7 +142,7 @@ public final class EchoGenerationService implements GenerationService, AutoClose
         private final boolean failAfterFirstToken;
         private final AtomicBoolean cancelRequested = new AtomicBoolean();
         private int next;
-        private boolean finished;
+        private boolean done;
 
         EchoStream(CompletionRequest request, String prompt, GenerationListener listener) {
             this.request = request;
@@ -162,29 +170,32 @@ public final class EchoGenerationService implements GenerationService, AutoClose
 
         @Override
         public void run() {
-            if (finished) {
+            if (done) {
                 return;
             }
             if (cancelRequested.get()) {
-                finished = true;
+                done = true;
                 cancelled.add(request.requestId());
                 listener.onFinish(FinishReason.ABORT, new Usage(promptTokens, next));
+                EchoGenerationService.this.finished.add(request.requestId());
                 return;
             }
             if (next < tokens.length) {
                 int token = tokens[next++];
                 listener.onOutput(new int[] {token}, Character.toString(token));
                 if (failAfterFirstToken) {
-                    finished = true;
+                    done = true;
                     listener.onError(new IllegalStateException(FAILURE_MESSAGE));
+                    EchoGenerationService.this.finished.add(request.requestId());
                     return;
                 }
                 engine.execute(this);
                 return;
             }
             if (!hold) {
-                finished = true;
+                done = true;
                 listener.onFinish(reason, new Usage(promptTokens, next));
+                EchoGenerationService.this.finished.add(request.requestId());
             }
         }
 
