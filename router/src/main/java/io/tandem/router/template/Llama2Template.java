@@ -58,6 +58,6 @@ public record Llama2Template(String bosText, String eosText) implements ChatTemp
 
     @Override
     public boolean includesBos() {
-        return true;
+        return !bosText.isEmpty();
     }
 }

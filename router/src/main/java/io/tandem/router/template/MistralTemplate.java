@@ -78,6 +78,6 @@ public record MistralTemplate(String bosText, String eosText, Variant variant) i
 
     @Override
     public boolean includesBos() {
-        return true;
+        return !bosText.isEmpty();
     }
 }

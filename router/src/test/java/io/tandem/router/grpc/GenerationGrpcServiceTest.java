@@ -212,6 +212,16 @@ class GenerationGrpcServiceTest {
                 .isEqualTo(ServingStatus.SERVING);
     }
 
+    @Test
+    void shouldCloseIdempotentlyAndRefuseNewCalls() {
+        server.close();
+        server.close();
+
+        assertThatThrownBy(() -> blocking.listModels(ListModelsRequest.getDefaultInstance()))
+                .isInstanceOfSatisfying(StatusRuntimeException.class,
+                        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+    }
+
     private void awaitFinished(String requestId) {
         try {
             assertThat(service.finished().poll(10, TimeUnit.SECONDS)).isEqualTo(requestId);
