@@ -3,6 +3,7 @@ package io.tandem.router.template;
 import io.tandem.engine.InvalidArgumentException;
 import io.tandem.router.ChatTemplate;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * Llama 2 chat ({@code meta-llama/Llama-2-*-chat-hf}): each user turn is wrapped in
@@ -25,6 +26,11 @@ import java.util.List;
  * @param eosText EOS token text closing every answer ({@code </s>})
  */
 public record Llama2Template(String bosText, String eosText) implements ChatTemplate {
+
+    public Llama2Template {
+        Objects.requireNonNull(bosText, "bosText");
+        Objects.requireNonNull(eosText, "eosText");
+    }
 
     /**
      * @throws InvalidArgumentException ({@code messages}) when, after an optional leading system

@@ -3,6 +3,7 @@ package io.tandem.router.template;
 import io.tandem.engine.InvalidArgumentException;
 import io.tandem.router.ChatTemplate;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * Mistral / Mixtral Instruct ({@code mistralai/Mistral-7B-Instruct-v0.1 … v0.3}): BOS once, user
@@ -23,6 +24,12 @@ import java.util.List;
  * @param variant template version
  */
 public record MistralTemplate(String bosText, String eosText, Variant variant) implements ChatTemplate {
+
+    public MistralTemplate {
+        Objects.requireNonNull(bosText, "bosText");
+        Objects.requireNonNull(eosText, "eosText");
+        Objects.requireNonNull(variant, "variant");
+    }
 
     /** Template version, told apart by markers in the Jinja source (see {@link ChatTemplates}). */
     public enum Variant {

@@ -3,6 +3,7 @@ package io.tandem.router.template;
 import io.tandem.engine.InvalidArgumentException;
 import io.tandem.router.ChatTemplate;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * Zephyr ({@code HuggingFaceH4/zephyr-7b-beta}, TinyLlama-1.1B-Chat): every turn is
@@ -22,6 +23,10 @@ import java.util.List;
  * @param eosText EOS token text ({@code </s>})
  */
 public record ZephyrTemplate(String eosText) implements ChatTemplate {
+
+    public ZephyrTemplate {
+        Objects.requireNonNull(eosText, "eosText");
+    }
 
     /**
      * @throws InvalidArgumentException ({@code messages}) for a role other than system, user or
