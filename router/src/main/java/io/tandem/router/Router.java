@@ -72,6 +72,9 @@ public final class Router implements GenerationService, AutoCloseable {
         Tokenizer tokenizer = model.tokenizer();
         int[] prompt = request.promptTokenIds() != null ? request.promptTokenIds() : tokenize(request.prompt());
         SamplingParams sampling = request.sampling();
+        if (sampling.maxTokens() == SamplingParams.UNTIL_CONTEXT_END) {
+            sampling = sampling.withMaxTokens(Math.max(1, model.config().contextLength() - prompt.length));
+        }
         validate(prompt, sampling);
         if (inFlight.incrementAndGet() > maxInFlight) {
             inFlight.decrementAndGet();

@@ -21,6 +21,11 @@ public record SamplingParams(
 
     /** Tokens generated when a request does not say (the OpenAI completions default). */
     public static final int DEFAULT_MAX_TOKENS = 16;
+    /**
+     * {@link #maxTokens} value meaning "until EOS or the end of the context" (an OpenAI chat
+     * request without a limit); the router replaces it with the room left after the prompt.
+     */
+    public static final int UNTIL_CONTEXT_END = Integer.MAX_VALUE;
     /** {@link #topK} value meaning "no top-k filtering". */
     public static final int TOP_K_DISABLED = -1;
 
@@ -51,6 +56,11 @@ public record SamplingParams(
     /** Greedy decoding of at most {@code maxTokens} tokens. */
     public static SamplingParams greedy(int maxTokens) {
         return new SamplingParams(0f, 1f, TOP_K_DISABLED, maxTokens, null, List.of(), false);
+    }
+
+    /** The same parameters with another {@link #maxTokens}. */
+    public SamplingParams withMaxTokens(int tokens) {
+        return new SamplingParams(temperature, topP, topK, tokens, seed, stop, ignoreEos);
     }
 
     /** Whether this picks the argmax (temperature 0, or top-k 1). */

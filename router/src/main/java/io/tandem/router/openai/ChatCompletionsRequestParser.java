@@ -22,7 +22,7 @@ import java.util.Set;
  * {@code {"type": "text", "text": …}} parts, joined with {@code "\n"} as vLLM joins them. Role
  * {@code developer} (OpenAI's successor of {@code system}) is rendered as {@code system}.
  * {@code max_completion_tokens} wins over the deprecated {@code max_tokens}; with neither, the
- * limit is the model's context length ({@code max_model_len}), i.e. generate until EOS.
+ * limit is {@link SamplingParams#UNTIL_CONTEXT_END}: generate until EOS or the end of the context.
  */
 final class ChatCompletionsRequestParser {
 
@@ -55,7 +55,7 @@ final class ChatCompletionsRequestParser {
 
         Integer maxCompletionTokens = SamplingFields.optMaxTokens(request, "max_completion_tokens");
         Integer maxTokens = SamplingFields.optMaxTokens(request, "max_tokens");
-        int limit = maxCompletionTokens != null ? maxCompletionTokens : maxTokens != null ? maxTokens : card.maxModelLen();
+        int limit = maxCompletionTokens != null ? maxCompletionTokens : maxTokens != null ? maxTokens : SamplingParams.UNTIL_CONTEXT_END;
         SamplingParams sampling = SamplingFields.parse(request, limit);
         boolean stream = SamplingFields.stream(request);
         boolean includeUsage = SamplingFields.includeUsage(request, stream);

@@ -68,10 +68,10 @@ class ChatCompletionsEndpointTest {
     }
 
     @Test
-    void shouldDefaultMaxTokensToContextLength() throws InterruptedException {
+    void shouldAskToGenerateUntilTheEndOfTheContextWhenNoLimitIsGiven() throws InterruptedException {
         client.post("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}");
 
-        assertThat(service.nextAdmitted().sampling().maxTokens()).isEqualTo(EchoGenerationService.MAX_MODEL_LEN);
+        assertThat(service.nextAdmitted().sampling().maxTokens()).isEqualTo(io.tandem.engine.sampling.SamplingParams.UNTIL_CONTEXT_END);
     }
 
     @Test

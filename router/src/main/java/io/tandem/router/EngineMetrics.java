@@ -1,0 +1,46 @@
+package io.tandem.router;
+
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.tandem.engine.EngineStats;
+import java.util.function.Supplier;
+
+/**
+ * Load gauges of one engine, read from its published {@link EngineStats} when scraped, with the
+ * names vLLM uses ({@code num_requests_running}, {@code num_requests_waiting},
+ * {@code kv_cache_usage_perc}) under the {@code tandem:} prefix, plus the raw free/total block
+ * counts. Labels: {@code model_name}, {@code role}.
+ */
+public final class EngineMetrics {
+    private EngineMetrics() {}
+
+    /** Registers the gauges of several engines; each is {@code (role, stats)}. */
+    public static void register(PrometheusRegistry registry, String modelName, String[] roles,
+                                java.util.List<Supplier<EngineStats>> stats) {
+        gauge(registry, "tandem:num_requests_running", "Sequences being computed.", modelName, roles, stats,
+                EngineStats::numRunning);
+        gauge(registry, "tandem:num_requests_waiting", "Sequences admitted and waiting.", modelName, roles, stats,
+                EngineStats::numWaiting);
+        gauge(registry, "tandem:kv_cache_usage_perc", "Fraction of KV blocks in use (1 = full).", modelName, roles,
+                stats, EngineStats::kvCacheUsage);
+        gauge(registry, "tandem:kv_cache_free_blocks", "Free KV blocks.", modelName, roles, stats,
+                EngineStats::numFreeBlocks);
+        gauge(registry, "tandem:kv_cache_total_blocks", "All KV blocks.", modelName, roles, stats,
+                EngineStats::numTotalBlocks);
+    }
+
+    private static void gauge(PrometheusRegistry registry, String name, String help, String modelName, String[] roles,
+                              java.util.List<Supplier<EngineStats>> stats,
+                              java.util.function.ToDoubleFunction<EngineStats> value) {
+        GaugeWithCallback.builder()
+                .name(name)
+                .help(help)
+                .labelNames("model_name", "role")
+                .callback(cb -> {
+                    for (int i = 0; i < roles.length; i++) {
+                        cb.call(value.applyAsDouble(stats.get(i).get()), modelName, roles[i]);
+                    }
+                })
+                .register(registry);
+    }
+}
