@@ -5,25 +5,31 @@ import io.tandem.engine.model.ForwardBatch;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.model.ModelRunner;
 import io.tandem.engine.sampling.Sampler;
+import io.tandem.engine.tokenizer.Tokenizer;
 import io.tandem.kvcache.BlockPool;
+import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.transfer.KvTransport;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The decode side (DESIGN.md §2): iteration-level continuous batching over many sequences. A new
- * sequence pulls its prompt's KV pages from the prefill worker through a {@link KvTransport}
- * while the others keep decoding; once its pages are in, it joins the next step. Every step runs
- * one forward pass with one token per running sequence (one pass over the weights for the whole
- * batch), samples, and streams each token to the sequence's {@link TokenSink}.
+ * The decode side (DESIGN.md §2): iteration-level continuous batching (Orca, OSDI'22) over many
+ * sequences. A new sequence pulls its prompt's KV pages from the prefill worker through a
+ * {@link KvTransport} while the others keep decoding; once its pages are in, it joins the next
+ * step. Every step runs one forward pass with one token per running sequence (one pass over the
+ * weights for the whole batch), samples, and streams each token to the sequence's
+ * {@link TokenSink}.
  *
- * <p>Admission reserves the blocks a sequence can ever need ({@code prompt + max_tokens}, capped at
- * the context), so a running sequence never runs out of blocks.
+ * <p>Blocks are allocated as sequences grow. When none is free, the most recently admitted
+ * sequence is preempted by recompute (vLLM v1): its blocks are freed and it waits at the head of
+ * the queue; readmitted, it recomputes the KV of all its tokens here, in chunks under the token
+ * budget that share the forward pass with the decode tokens, then resumes decoding.
  */
 public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     /** Commands other threads send to the engine thread. */
@@ -37,32 +43,32 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         final Sequence seq;
         final TokenSink sink;
         final DecodeRequest request;
-        final int reservedBlocks;
         CompletableFuture<Void> pull;
+        boolean handleReleased;
         boolean cancelled;
 
-        Running(Sequence seq, TokenSink sink, DecodeRequest request, int reservedBlocks) {
+        Running(Sequence seq, TokenSink sink, DecodeRequest request) {
             this.seq = seq;
             this.sink = sink;
             this.request = request;
-            this.reservedBlocks = reservedBlocks;
         }
     }
 
     private final KvCacheSpec spec;
     private final KvCacheStorage storage;
-    private final BlockPool blockPool;
+    private final KvCacheManager kvCache;
     private final ModelRunner runner;
     private final Sampler sampler;
     private final ForwardBatch batch;
     private final KvTransport transport;
+    private final Tokenizer tokenizer;
     private final int contextLength;
-    private final io.tandem.engine.tokenizer.Tokenizer tokenizer;
     private final int maxNumSeqs;
+    private final int tokenBudget;
     private final ArrayDeque<Running> waiting = new ArrayDeque<>();
-    private final List<Running> active = new ArrayList<>();
+    private final List<Running> running = new ArrayList<>();
     private final List<Running> stepSeqs = new ArrayList<>();
-    private int reservedBlocks;
+    private long numPreemptions;
     private volatile EngineStats stats;
 
     /**
@@ -76,14 +82,15 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         this.spec = new KvCacheSpec(mc.numLayers(), mc.numKvHeads(), mc.headDim(), config.blockSize(), config.kvDtype());
         int numBlocks = config.numKvBlocks(spec, mc.contextLength());
         this.storage = new KvCacheStorage(spec, numBlocks);
-        this.blockPool = new BlockPool(numBlocks, false);
+        this.kvCache = new KvCacheManager(new BlockPool(numBlocks, false), config.blockSize());
         this.maxNumSeqs = config.maxNumSeqs();
-        this.runner = new ModelRunner(model, backend, storage, maxNumSeqs, maxNumSeqs);
+        this.tokenBudget = config.maxNumBatchedTokens();
+        this.runner = new ModelRunner(model, backend, storage, maxNumSeqs + tokenBudget, maxNumSeqs);
         this.sampler = new Sampler(mc.vocabSize());
-        this.batch = new ForwardBatch(maxNumSeqs, maxNumSeqs);
+        this.batch = new ForwardBatch(maxNumSeqs + tokenBudget, maxNumSeqs);
         this.transport = transport;
-        this.contextLength = mc.contextLength();
         this.tokenizer = model.tokenizer();
+        this.contextLength = mc.contextLength();
         publishStats();
         start();
     }
@@ -114,17 +121,17 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         DecodeRequest r = s.request();
         int promptLen = r.promptTokenIds().length;
         int maxLen = Math.min(contextLength, promptLen + r.sampling().maxTokens());
-        int[] tokens = java.util.Arrays.copyOf(r.promptTokenIds(), promptLen + 1);
+        int[] tokens = Arrays.copyOf(r.promptTokenIds(), promptLen + 1);
         tokens[promptLen] = r.firstToken();
         Sequence seq = new Sequence(r.requestId(), tokens, promptLen, r.sampling(), r.seed(), maxLen, spec.blockSize());
-        int reserve = spec.blocksFor(maxLen);
-        if (reserve > blockPool.numBlocks()) {
-            transport.release(r.kvHandle());
-            s.sink().onError(new IllegalStateException("sequence of up to " + maxLen + " tokens needs " + reserve
-                    + " KV blocks; the decode worker has " + blockPool.numBlocks()));
+        Running run = new Running(seq, s.sink(), r);
+        if (spec.blocksFor(maxLen) > kvCache.numBlocks()) {
+            releaseHandle(run);
+            s.sink().onError(new IllegalStateException("sequence of up to " + maxLen + " tokens needs "
+                    + spec.blocksFor(maxLen) + " KV blocks; the decode worker has " + kvCache.numBlocks()));
             return;
         }
-        waiting.add(new Running(seq, s.sink(), r, reserve));
+        waiting.add(run);
     }
 
     private void markCancelled(String requestId) {
@@ -133,7 +140,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
                 r.cancelled = true;
             }
         }
-        for (Running r : active) {
+        for (Running r : running) {
             if (r.seq.requestId().equals(requestId)) {
                 r.cancelled = true;
             }
@@ -142,57 +149,121 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
 
     @Override
     protected int step() {
-        int work = admitWaiting() + reapCancelled() + finishPulls();
+        int work = reapCancelled() + finishPulls();
+        batch.clear();
         stepSeqs.clear();
-        for (Running r : active) {
-            if (r.seq.status() == SequenceStatus.RUNNING && stepSeqs.size() < maxNumSeqs) {
-                stepSeqs.add(r);
-            }
-        }
+        int budget = scheduleRunning(tokenBudget);
+        work += admitWaiting(budget);
         if (!stepSeqs.isEmpty()) {
-            decodeStep();
+            runStep();
             work += stepSeqs.size();
         }
         return work;
     }
 
-    /** Moves waiting sequences whose reservation fits into the active set and starts their KV pull. */
-    private int admitWaiting() {
-        int admitted = 0;
-        while (!waiting.isEmpty()) {
-            Running r = waiting.peek();
-            if (r.cancelled) {
-                waiting.poll();
-                transport.release(r.request.kvHandle());
-                r.sink.onFinish(FinishReason.ABORT);
-                continue;
+    /**
+     * Adds one decode token per running sequence and recompute chunks of readmitted ones,
+     * preempting from the back when blocks run out. Returns the token budget left.
+     */
+    private int scheduleRunning(int budget) {
+        for (int i = 0; i < running.size(); i++) {
+            Running r = running.get(i);
+            Sequence seq = r.seq;
+            if (seq.status() == SequenceStatus.RUNNING) {
+                if (!allocateOrPreempt(r, seq.numTokens())) {
+                    i--; // r itself was preempted; the list shifted
+                    continue;
+                }
+                int pos = seq.numTokens() - 1;
+                batch.addSequence(seq.tokens(), pos, 1, pos, seq.blockTable(), true);
+                stepSeqs.add(r);
+                budget--;
+            } else if (seq.status() == SequenceStatus.WAITING && budget > 0) {
+                // readmitted after preemption: recompute the KV of all tokens but the last
+                int from = seq.numComputedTokens();
+                int chunk = Math.min(seq.numTokens() - 1 - from, budget);
+                batch.addSequence(seq.tokens(), from, chunk, from, seq.blockTable(), false);
+                stepSeqs.add(r);
+                budget -= chunk;
             }
-            if (reservedBlocks + r.reservedBlocks > blockPool.numBlocks()) {
+        }
+        return budget;
+    }
+
+    /** Makes room for {@code numTokens} tokens of {@code r}, preempting the latest admitted sequences. */
+    private boolean allocateOrPreempt(Running r, int numTokens) {
+        while (!kvCache.allocateSlots(r.seq.blockTable(), numTokens)) {
+            Running victim = lastPreemptible();
+            preempt(victim);
+            if (victim == r) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private Running lastPreemptible() {
+        for (int i = running.size() - 1; i >= 0; i--) {
+            if (running.get(i).seq.status() != SequenceStatus.PULLING_KV) {
+                return running.get(i);
+            }
+        }
+        throw new IllegalStateException("no KV block free and nothing to preempt");
+    }
+
+    private void preempt(Running victim) {
+        running.remove(victim);
+        stepSeqs.remove(victim); // batch entries are only added after a successful allocation
+        kvCache.free(victim.seq.blockTable());
+        victim.seq.setNumComputedTokens(0);
+        victim.seq.setStatus(SequenceStatus.WAITING);
+        waiting.addFirst(victim);
+        numPreemptions++;
+    }
+
+    /** Admits waiting sequences in order while sequences and blocks allow. */
+    private int admitWaiting(int budget) {
+        int admitted = 0;
+        while (!waiting.isEmpty() && running.size() < maxNumSeqs) {
+            Running r = waiting.peek();
+            Sequence seq = r.seq;
+            boolean preempted = r.handleReleased;
+            if (preempted && budget <= 0) {
+                break;
+            }
+            if (!kvCache.allocateSlots(seq.blockTable(), seq.numTokens())) {
                 break;
             }
             waiting.poll();
-            reservedBlocks += r.reservedBlocks;
-            Sequence seq = r.seq;
-            int promptBlocks = spec.blocksFor(seq.numPromptTokens());
-            int at = seq.blockTable().reserve(promptBlocks);
-            if (!blockPool.allocate(promptBlocks, seq.blockTable().blockIds(), at)) {
-                throw new IllegalStateException("reserved KV blocks are not free: " + blockPool.numFreeBlocks());
-            }
-            seq.blockTable().commit(promptBlocks);
-            seq.setStatus(SequenceStatus.PULLING_KV);
-            r.pull = transport.pull(r.request.kvHandle(), storage, seq.blockTable().toArray());
-            active.add(r);
+            running.add(r);
             admitted++;
+            if (preempted) {
+                int chunk = Math.min(seq.numTokens() - 1, budget);
+                batch.addSequence(seq.tokens(), 0, chunk, 0, seq.blockTable(), false);
+                stepSeqs.add(r);
+                budget -= chunk;
+            } else {
+                seq.setStatus(SequenceStatus.PULLING_KV);
+                int promptBlocks = spec.blocksFor(seq.numPromptTokens());
+                r.pull = transport.pull(r.request.kvHandle(), storage, Arrays.copyOf(seq.blockTable().blockIds(), promptBlocks));
+            }
         }
         return admitted;
     }
 
     private int reapCancelled() {
         int n = 0;
-        for (Iterator<Running> it = active.iterator(); it.hasNext(); ) {
+        for (Iterator<Running> it = waiting.iterator(); it.hasNext(); ) {
             Running r = it.next();
-            // A sequence whose pull is in flight is reaped once the pull settles (its pages are
-            // being written into our blocks until then).
+            if (r.cancelled) {
+                it.remove();
+                finish(r, FinishReason.ABORT, null);
+                n++;
+            }
+        }
+        for (Iterator<Running> it = running.iterator(); it.hasNext(); ) {
+            Running r = it.next();
+            // A pull in flight writes into our blocks until it settles; reap after that.
             if (r.cancelled && (r.pull == null || r.pull.isDone())) {
                 it.remove();
                 finish(r, FinishReason.ABORT, null);
@@ -204,7 +275,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
 
     private int finishPulls() {
         int n = 0;
-        for (Iterator<Running> it = active.iterator(); it.hasNext(); ) {
+        for (Iterator<Running> it = running.iterator(); it.hasNext(); ) {
             Running r = it.next();
             if (r.seq.status() != SequenceStatus.PULLING_KV || !r.pull.isDone()) {
                 continue;
@@ -216,7 +287,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
                 finish(r, null, new IllegalStateException("KV hand-off failed for " + r.seq.requestId() + ": " + cause, cause));
                 continue;
             }
-            transport.release(r.request.kvHandle());
+            releaseHandle(r);
             r.seq.setNumComputedTokens(r.seq.numPromptTokens());
             r.seq.setStatus(SequenceStatus.RUNNING);
             if (r.seq.numTokens() >= contextLength) {
@@ -227,26 +298,13 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         return n;
     }
 
-    private void decodeStep() {
-        batch.clear();
-        for (Running r : stepSeqs) {
-            Sequence seq = r.seq;
-            int pos = seq.numTokens() - 1;
-            if (pos / spec.blockSize() == seq.blockTable().numBlocks()) {
-                int at = seq.blockTable().reserve(1);
-                if (!blockPool.allocate(1, seq.blockTable().blockIds(), at)) {
-                    throw new IllegalStateException("reserved KV block is not free");
-                }
-                seq.blockTable().commit(1);
-            }
-            batch.addSequence(seq.tokens(), pos, 1, pos, seq.blockTable(), true);
-        }
+    private void runStep() {
         float[] logits;
         try {
             logits = runner.forward(batch);
         } catch (RuntimeException e) {
             for (Running r : stepSeqs) {
-                active.remove(r);
+                running.remove(r);
                 finish(r, null, e);
             }
             return;
@@ -255,13 +313,20 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         for (int i = 0; i < stepSeqs.size(); i++) {
             Running r = stepSeqs.get(i);
             Sequence seq = r.seq;
+            if (seq.status() != SequenceStatus.RUNNING) {
+                seq.setNumComputedTokens(seq.numComputedTokens() + batch.seqStart(i + 1) - batch.seqStart(i));
+                if (seq.numComputedTokens() == seq.numTokens() - 1) {
+                    seq.setStatus(SequenceStatus.RUNNING);
+                }
+                continue;
+            }
             seq.setNumComputedTokens(seq.numTokens());
             int token = sampler.sample(logits, runner.logitRow(i) * vocab, seq.sampling(), seq.seed(), seq.numOutputTokens());
             seq.appendToken(token);
             r.sink.onToken(token);
             FinishReason reason = finishReason(seq, token);
             if (reason != null) {
-                active.remove(r);
+                running.remove(r);
                 finish(r, reason, null);
             }
         }
@@ -277,53 +342,50 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         return null;
     }
 
-    private void finish(Running r, FinishReason reason, Throwable error) {
-        var table = r.seq.blockTable();
-        int[] ids = table.blockIds();
-        for (int i = table.numBlocks() - 1; i >= 0; i--) {
-            blockPool.free(ids, i, i + 1);
+    private void releaseHandle(Running r) {
+        if (!r.handleReleased) {
+            r.handleReleased = true;
+            transport.release(r.request.kvHandle());
         }
-        table.clear();
-        reservedBlocks -= r.reservedBlocks;
+    }
+
+    private void finish(Running r, FinishReason reason, Throwable error) {
+        kvCache.free(r.seq.blockTable());
         r.seq.setStatus(SequenceStatus.FINISHED);
         if (r.pull != null && !r.pull.isDone()) {
             r.pull.cancel(false);
         }
+        releaseHandle(r);
         if (error != null) {
-            transport.release(r.request.kvHandle());
             r.sink.onError(error);
         } else {
-            if (reason == FinishReason.ABORT) {
-                transport.release(r.request.kvHandle());
-            }
             r.sink.onFinish(reason);
         }
     }
 
     @Override
     protected void publishStats() {
-        int running = 0;
-        for (Running r : active) {
+        int numRunning = 0;
+        for (Running r : running) {
             if (r.seq.status() == SequenceStatus.RUNNING) {
-                running++;
+                numRunning++;
             }
         }
-        stats = new EngineStats(running, waiting.size() + active.size() - running, 0,
-                blockPool.numFreeBlocks(), blockPool.numBlocks());
+        stats = new EngineStats(numRunning, waiting.size() + running.size() - numRunning, 0, kvCache.numFreeBlocks(),
+                kvCache.numBlocks(), 0, 0, numPreemptions);
     }
 
     @Override
     public void onClose() {
-        for (Running r : active) {
+        for (Running r : running) {
             if (r.pull != null) {
                 r.pull.handle((v, e) -> null).join();
             }
             finish(r, FinishReason.ABORT, null);
         }
-        active.clear();
+        running.clear();
         for (Running r : waiting) {
-            transport.release(r.request.kvHandle());
-            r.sink.onFinish(FinishReason.ABORT);
+            finish(r, FinishReason.ABORT, null);
         }
         waiting.clear();
         publishStats();

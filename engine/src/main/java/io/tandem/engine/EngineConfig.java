@@ -17,9 +17,17 @@ import java.time.Duration;
  *                              rejects instead of blocking
  * @param leaseTimeout          how long a prefill worker keeps exported KV blocks without a
  *                              release or renewal
+ * @param enablePrefixCaching   reuse the KV of full blocks whose token prefix was computed before
+ *                              ({@code --enable-prefix-caching}, on by default as in vLLM v1)
  */
 public record EngineConfig(int blockSize, KvDtype kvDtype, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
-                           int queueCapacity, Duration leaseTimeout) {
+                           int queueCapacity, Duration leaseTimeout, boolean enablePrefixCaching) {
+
+    /** A configuration with prefix caching on. */
+    public EngineConfig(int blockSize, KvDtype kvDtype, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
+                        int queueCapacity, Duration leaseTimeout) {
+        this(blockSize, kvDtype, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, queueCapacity, leaseTimeout, true);
+    }
 
     public EngineConfig {
         if (maxNumSeqs < 1) {

@@ -8,8 +8,12 @@ package io.tandem.engine;
  * @param numExported    prefill only: sequences whose KV is leased to a decode worker
  * @param numFreeBlocks  free KV blocks
  * @param numTotalBlocks all KV blocks
+ * @param prefixCacheQueries prompt tokens looked up in the prefix cache (cumulative)
+ * @param prefixCacheHits    prompt tokens found there (cumulative)
+ * @param numPreemptions     sequences preempted for lack of KV blocks (cumulative)
  */
-public record EngineStats(int numRunning, int numWaiting, int numExported, int numFreeBlocks, int numTotalBlocks) {
+public record EngineStats(int numRunning, int numWaiting, int numExported, int numFreeBlocks, int numTotalBlocks,
+                          long prefixCacheQueries, long prefixCacheHits, long numPreemptions) {
     /** Fraction of KV blocks in use, in [0, 1]. */
     public double kvCacheUsage() {
         return 1.0 - (double) numFreeBlocks / numTotalBlocks;

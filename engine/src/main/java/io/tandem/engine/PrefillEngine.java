@@ -5,7 +5,9 @@ import io.tandem.engine.model.ForwardBatch;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.model.ModelRunner;
 import io.tandem.engine.sampling.Sampler;
+import io.tandem.kvcache.BlockHasher;
 import io.tandem.kvcache.BlockPool;
+import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
@@ -19,9 +21,10 @@ import java.util.concurrent.CancellationException;
 
 /**
  * The prefill side (DESIGN.md §2): computes prompts' K/V into its block pool with chunked prefill
- * under a token budget (several prompts per step), samples each prompt's first token, and exports
+ * under a token budget (several prompts per step, vLLM's {@code max_num_batched_tokens}), computing
+ * only what the prefix cache does not already hold, samples each prompt's first token, and exports
  * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
- * expires.
+ * expires. Released blocks stay in the prefix cache until evicted.
  *
  * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel} and
  * {@link #release} only enqueue commands.
@@ -45,7 +48,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private final EngineConfig config;
     private final KvCacheSpec spec;
     private final KvCacheStorage storage;
-    private final BlockPool blockPool;
+    private final KvCacheManager kvCache;
+    private final BlockHasher hasher;
     private final ModelRunner runner;
     private final Sampler sampler;
     private final ForwardBatch batch;
@@ -69,7 +73,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         this.spec = new KvCacheSpec(mc.numLayers(), mc.numKvHeads(), mc.headDim(), config.blockSize(), config.kvDtype());
         int numBlocks = config.numKvBlocks(spec, mc.contextLength());
         this.storage = new KvCacheStorage(spec, numBlocks);
-        this.blockPool = new BlockPool(numBlocks, false);
+        this.kvCache = new KvCacheManager(new BlockPool(numBlocks, config.enablePrefixCaching()), config.blockSize());
+        this.hasher = new BlockHasher(config.blockSize(), model.id());
         this.runner = new ModelRunner(model, backend, storage, config.maxNumBatchedTokens(), config.maxNumSeqs());
         this.sampler = new Sampler(mc.vocabSize());
         this.batch = new ForwardBatch(config.maxNumBatchedTokens(), config.maxNumSeqs());
@@ -122,12 +127,14 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private void admit(Submit s) {
         PrefillRequest r = s.request();
         int n = r.promptTokenIds().length;
-        if (spec.blocksFor(n) > blockPool.numBlocks()) {
+        if (spec.blocksFor(n) > kvCache.numBlocks()) {
             s.callback().onFailed(new IllegalArgumentException("prompt of " + n + " tokens needs more KV blocks than the prefill worker has ("
-                    + blockPool.numBlocks() + ")"));
+                    + kvCache.numBlocks() + ")"));
             return;
         }
         Sequence seq = new Sequence(r.requestId(), r.promptTokenIds(), n, r.sampling(), r.seed(), n, spec.blockSize());
+        long[] hashes = new long[n / spec.blockSize()];
+        seq.setBlockHashes(hashes, hasher.hashFullBlocks(seq.tokens(), n, hasher.extraHash(r.cacheSalt()), hashes));
         waiting.add(new Pending(seq, s.callback(), s.enqueuedNanos(), new long[1]));
     }
 
@@ -170,6 +177,9 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             if (seq.blockTable().numBlocks() == 0 && !allocatePromptBlocks(seq)) {
                 break; // keep arrival order: later prompts wait for blocks too
             }
+            if (seq.numComputedTokens() == seq.numTokens()) {
+                continue; // unreachable: the cache never covers the last prompt token
+            }
             int start = seq.numComputedTokens();
             int chunk = Math.min(seq.numTokens() - start, batch.remainingTokens());
             boolean last = start + chunk == seq.numTokens();
@@ -198,6 +208,9 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             Pending p = scheduled.get(i);
             Sequence seq = p.seq();
             seq.setNumComputedTokens(seq.numComputedTokens() + batch.seqStart(i + 1) - batch.seqStart(i));
+            int full = Math.min(seq.numComputedTokens() / spec.blockSize(), seq.numHashedBlocks());
+            kvCache.cacheFullBlocks(seq.blockTable(), seq.blockHashes(), seq.numCachedBlocks(), full);
+            seq.setNumCachedBlocks(full);
             if (seq.numComputedTokens() == seq.numTokens()) {
                 int row = runner.logitRow(i);
                 int first = sampler.sample(logits, row * vocab, seq.sampling(), seq.seed(), 0);
@@ -208,13 +221,17 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return scheduled.size();
     }
 
+    /** Takes the cached prefix, then blocks for the rest of the prompt; all or nothing. */
     private boolean allocatePromptBlocks(Sequence seq) {
-        int need = spec.blocksFor(seq.numTokens());
-        int at = seq.blockTable().reserve(need);
-        if (!blockPool.allocate(need, seq.blockTable().blockIds(), at)) {
+        int computed = kvCache.allocateComputedBlocks(seq.blockHashes(), seq.numHashedBlocks(), seq.numTokens(),
+                seq.blockTable());
+        if (!kvCache.allocateSlots(seq.blockTable(), seq.numTokens())) {
+            kvCache.free(seq.blockTable());
             return false;
         }
-        seq.blockTable().commit(need);
+        kvCache.recordPrefixCacheQuery(seq.numTokens(), computed);
+        seq.setNumComputedTokens(computed);
+        seq.setNumCachedBlocks(computed / spec.blockSize());
         return true;
     }
 
@@ -248,19 +265,14 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     }
 
     private void freeBlocks(Sequence seq) {
-        var table = seq.blockTable();
-        // Tail first, so a sequence's last blocks are evicted before its prefix.
-        int[] ids = table.blockIds();
-        for (int i = table.numBlocks() - 1; i >= 0; i--) {
-            blockPool.free(ids, i, i + 1);
-        }
-        table.clear();
+        kvCache.free(seq.blockTable());
         seq.setStatus(SequenceStatus.FINISHED);
     }
 
     @Override
     protected void publishStats() {
-        stats = new EngineStats(scheduled.size(), waiting.size(), leases.size(), blockPool.numFreeBlocks(), blockPool.numBlocks());
+        stats = new EngineStats(scheduled.size(), waiting.size(), leases.size(), kvCache.numFreeBlocks(),
+                kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0);
     }
 
     @Override

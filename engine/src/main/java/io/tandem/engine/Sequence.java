@@ -19,6 +19,9 @@ public final class Sequence {
     private int numTokens;
     private int numComputedTokens;
     private SequenceStatus status = SequenceStatus.WAITING;
+    private long[] blockHashes;
+    private int numHashedBlocks;
+    private int numCachedBlocks;
 
     /**
      * @param tokenIds   prompt (and, on a decode worker, the first generated token)
@@ -87,6 +90,29 @@ public final class Sequence {
 
     public BlockTable blockTable() {
         return blockTable;
+    }
+
+    /** Chained hashes of the prompt's full blocks ({@link io.tandem.kvcache.BlockHasher}); valid up to {@link #numHashedBlocks()}. */
+    public long[] blockHashes() {
+        return blockHashes;
+    }
+
+    public int numHashedBlocks() {
+        return numHashedBlocks;
+    }
+
+    public void setBlockHashes(long[] hashes, int numHashed) {
+        this.blockHashes = hashes;
+        this.numHashedBlocks = numHashed;
+    }
+
+    /** Leading blocks already published in the prefix cache. */
+    public int numCachedBlocks() {
+        return numCachedBlocks;
+    }
+
+    public void setNumCachedBlocks(int n) {
+        numCachedBlocks = n;
     }
 
     public SequenceStatus status() {

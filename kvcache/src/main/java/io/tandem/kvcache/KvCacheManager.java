@@ -24,7 +24,7 @@ public final class KvCacheManager {
 
     /**
      * Appends to the empty {@code table} the longest run of cached blocks matching
-     * {@code blockHashes[0..]}, taking a reference on each, and counts the query. At most
+     * {@code blockHashes[0..]}, taking a reference on each. At most
      * {@code numTokens - 1} tokens can hit, so at least one token is left to compute (its logits
      * are needed) — vLLM's rule.
      *
@@ -37,7 +37,6 @@ public final class KvCacheManager {
         if (table.numBlocks() != 0) {
             throw new IllegalStateException("computed blocks are looked up for a new sequence only");
         }
-        prefixCacheQueries += numTokens;
         if (!pool.prefixCachingEnabled()) {
             return 0;
         }
@@ -52,8 +51,16 @@ public final class KvCacheManager {
             table.append(b.blockId());
             hits++;
         }
-        prefixCacheHits += (long) hits * blockSize;
         return hits * blockSize;
+    }
+
+    /**
+     * Counts one admitted prompt's lookup: {@code numTokens} queried, {@code hitTokens} found (call
+     * once per admitted sequence, not per retry).
+     */
+    public void recordPrefixCacheQuery(int numTokens, int hitTokens) {
+        prefixCacheQueries += numTokens;
+        prefixCacheHits += hitTokens;
     }
 
     /**

@@ -24,6 +24,7 @@ class KvCacheManagerTest {
         int full1 = hasher.hashFullBlocks(first, first.length, extra, h1);
         BlockTable t1 = new BlockTable(4);
         assertThat(kv.allocateComputedBlocks(h1, full1, first.length, t1)).isZero();
+        kv.recordPrefixCacheQuery(first.length, 0);
         assertThat(kv.allocateSlots(t1, first.length)).isTrue();
         assertThat(t1.toArray()).containsExactly(0, 1, 2);
         kv.cacheFullBlocks(t1, h1, 0, full1);
@@ -34,6 +35,7 @@ class KvCacheManagerTest {
         int full2 = hasher.hashFullBlocks(second, second.length, extra, h2);
         BlockTable t2 = new BlockTable(4);
         assertThat(kv.allocateComputedBlocks(h2, full2, second.length, t2)).isEqualTo(8);
+        kv.recordPrefixCacheQuery(second.length, 8);
         assertThat(t2.toArray()).containsExactly(0, 1);
         assertThat(kv.allocateSlots(t2, second.length)).isTrue();
         // block 2 was freed first (tail first) so it is the next evicted, after the never-used ones
@@ -133,6 +135,7 @@ class KvCacheManagerTest {
         }
         int full = hasher.hashFullBlocks(s.tokens, s.numTokens, extra, s.hashes);
         int computed = kv.allocateComputedBlocks(s.hashes, full, s.numTokens, s.table);
+        kv.recordPrefixCacheQuery(s.numTokens, computed);
         for (int b = 0; b < computed / BLOCK; b++) {
             int[] want = Arrays.copyOfRange(s.tokens, b * BLOCK, (b + 1) * BLOCK);
             assertThat(content[s.table.blockId(b)]).as("prefix hit content").containsExactly(want);
