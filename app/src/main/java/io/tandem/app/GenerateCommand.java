@@ -5,7 +5,9 @@ import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.router.CompletionRequest;
 import io.tandem.router.GenerationListener;
+import io.tandem.router.ServingMetrics;
 import io.tandem.router.Usage;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Callable;
@@ -55,7 +57,8 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give exactly one of --prompt and --prompt-tokens");
         }
         LlamaModel model = modelOptions.load();
-        try (LocalDeployment local = new LocalDeployment(model, engineOptions.toConfig(), engineOptions.threadCount(), 1)) {
+        try (LocalDeployment local = new LocalDeployment(model, engineOptions.toConfig(), engineOptions.threadCount(), 1,
+                new ServingMetrics(new PrometheusRegistry(), model.id()))) {
             SamplingParams sampling = new SamplingParams(temperature, topP, topK, maxTokens, samplingSeed, List.of(), ignoreEos);
             int[] ids = promptTokens > 0 ? syntheticPrompt(model, promptTokens) : null;
             CompletionRequest request = new CompletionRequest("generate", null, ids == null ? prompt : null, ids, sampling);

@@ -8,6 +8,7 @@ import io.tandem.engine.backend.Backend;
 import io.tandem.engine.backend.CpuBackend;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.router.Router;
+import io.tandem.router.ServingMetrics;
 import io.tandem.router.template.ChatTemplates;
 
 /**
@@ -23,13 +24,14 @@ final class LocalDeployment implements AutoCloseable {
     final Router router;
     private boolean closed;
 
-    LocalDeployment(LlamaModel model, EngineConfig config, int threads, int maxInFlight) {
+    LocalDeployment(LlamaModel model, EngineConfig config, int threads, int maxInFlight, ServingMetrics metrics) {
         this.model = model;
         this.backend = new CpuBackend(threads);
         this.prefill = new PrefillEngine("prefill-0", model, backend, config);
         this.decode = new DecodeEngine(model, backend, config, new InProcessKvTransport(prefill));
         String bos = model.tokenizer().bosId() >= 0 ? model.tokenizer().tokenText(model.tokenizer().bosId()) : "";
-        this.router = new Router(model, ChatTemplates.forTemplate(model.chatTemplate(), bos), prefill, decode, maxInFlight);
+        this.router = new Router(model, ChatTemplates.forTemplate(model.chatTemplate(), bos), prefill, decode, maxInFlight,
+                metrics);
     }
 
     @Override

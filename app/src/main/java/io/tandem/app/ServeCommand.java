@@ -3,6 +3,7 @@ package io.tandem.app;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.router.EngineMetrics;
+import io.tandem.router.ServingMetrics;
 import io.tandem.router.grpc.GrpcServer;
 import io.tandem.router.openai.OpenAiHttpServer;
 import java.util.List;
@@ -41,8 +42,9 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         LlamaModel model = modelOptions.load();
-        LocalDeployment local = new LocalDeployment(model, engineOptions.toConfig(), engineOptions.threadCount(), maxInFlight);
         PrometheusRegistry registry = new PrometheusRegistry();
+        LocalDeployment local = new LocalDeployment(model, engineOptions.toConfig(), engineOptions.threadCount(), maxInFlight,
+                new ServingMetrics(registry, model.id()));
         EngineMetrics.register(registry, model.id(), new String[] {"prefill", "decode"},
                 List.of(local.prefill::stats, local.decode::stats));
         OpenAiHttpServer http = new OpenAiHttpServer(local.router, registry);

@@ -20,7 +20,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * decode thread through the decode command queue, which orders the writes).
  */
 final class RequestOutput implements TokenSink {
+    /** Told once when the request ends: its reason ({@code null} after an error) and token times. */
+    interface Completion {
+        void onDone(FinishReason reason, long[] tokenNanos, int numTokens);
+    }
+
     private final int[] tokens;
+    private final long[] tokenNanos;
     private final AtomicInteger published = new AtomicInteger();
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     private volatile FinishReason finishReason;
@@ -30,15 +36,16 @@ final class RequestOutput implements TokenSink {
     private final IncrementalDetokenizer detokenizer;
     private final List<String> stop;
     private final int promptTokens;
-    private final Runnable onDone;
+    private final Completion onDone;
     private final Runnable cancelEngines;
     private final StringBuilder held = new StringBuilder();
     private int consumed;
     private boolean done;
 
     RequestOutput(int maxTokens, int promptTokens, Tokenizer tokenizer, List<String> stop, Executor executor,
-                  GenerationListener listener, Runnable cancelEngines, Runnable onDone) {
+                  GenerationListener listener, Runnable cancelEngines, Completion onDone) {
         this.tokens = new int[maxTokens];
+        this.tokenNanos = new long[maxTokens];
         this.promptTokens = promptTokens;
         this.detokenizer = new IncrementalDetokenizer(tokenizer);
         this.stop = stop;
@@ -53,6 +60,7 @@ final class RequestOutput implements TokenSink {
         int n = published.get();
         if (n < tokens.length) {
             tokens[n] = tokenId;
+            tokenNanos[n] = System.nanoTime();
             published.lazySet(n + 1);
             scheduleDrain();
         }
@@ -111,7 +119,7 @@ final class RequestOutput implements TokenSink {
         if (failure != null) {
             emit(from, n, "");
             done = true;
-            onDone.run();
+            onDone.onDone(null, tokenNanos, consumed);
             listener.onError(failure);
             return;
         }
@@ -136,7 +144,7 @@ final class RequestOutput implements TokenSink {
 
     private void finish(FinishReason reason) {
         done = true;
-        onDone.run();
+        onDone.onDone(reason, tokenNanos, consumed);
         listener.onFinish(reason, new Usage(promptTokens, consumed));
     }
 

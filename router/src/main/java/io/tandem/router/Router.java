@@ -34,14 +34,18 @@ public final class Router implements GenerationService, AutoCloseable {
     private final PrefillEngine prefill;
     private final DecodeEngine decode;
     private final int maxInFlight;
+    private final ServingMetrics metrics;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong nextId = new AtomicLong();
     private final ExecutorService outputExecutor = Executors.newVirtualThreadPerTaskExecutor();
 
     /**
      * @param maxInFlight requests admitted at once; more get {@link OverloadedException}
+     * @param metrics     where finished requests are recorded
      */
-    public Router(LlamaModel model, ChatTemplate chatTemplate, PrefillEngine prefill, DecodeEngine decode, int maxInFlight) {
+    public Router(LlamaModel model, ChatTemplate chatTemplate, PrefillEngine prefill, DecodeEngine decode, int maxInFlight,
+                  ServingMetrics metrics) {
+        this.metrics = metrics;
         this.model = model;
         this.card = new ModelCard(model.id(), model.config().contextLength(), Instant.now().getEpochSecond(), "tandem");
         this.chatTemplate = chatTemplate;
@@ -82,9 +86,9 @@ public final class Router implements GenerationService, AutoCloseable {
         }
         String engineId = request.requestId() + "#" + nextId.incrementAndGet();
         long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
-        Flow flow = new Flow(engineId, prompt, sampling, seed);
+        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime());
         flow.output = new RequestOutput(sampling.maxTokens(), prompt.length, tokenizer, sampling.stop(), outputExecutor,
-                listener, flow::cancel, flow::done);
+                listener, flow::cancel, flow);
         if (!prefill.submit(new PrefillRequest(engineId, prompt, sampling, seed), flow)) {
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
@@ -136,8 +140,10 @@ public final class Router implements GenerationService, AutoCloseable {
     }
 
     /** One request's trip through prefill and decode. */
-    private final class Flow implements PrefillCallback {
+    private final class Flow implements PrefillCallback, RequestOutput.Completion {
         final String engineId;
+        final long arrivalNanos;
+        volatile long queueNanos;
         final int[] prompt;
         final SamplingParams sampling;
         final long seed;
@@ -146,8 +152,9 @@ public final class Router implements GenerationService, AutoCloseable {
         volatile boolean decoding;
         RequestOutput output;
 
-        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed) {
+        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos) {
             this.engineId = engineId;
+            this.arrivalNanos = arrivalNanos;
             this.prompt = prompt;
             this.sampling = sampling;
             this.seed = seed;
@@ -155,6 +162,7 @@ public final class Router implements GenerationService, AutoCloseable {
 
         @Override
         public void onPrefilled(PrefillResult result) {
+            queueNanos = result.queueNanos();
             int first = result.firstToken();
             output.onToken(first);
             boolean eos = !sampling.ignoreEos() && model.tokenizer().isEndOfGeneration(first);
@@ -196,9 +204,13 @@ public final class Router implements GenerationService, AutoCloseable {
             }
         }
 
-        void done() {
+        @Override
+        public void onDone(FinishReason reason, long[] tokenNanos, int numTokens) {
             if (finished.compareAndSet(false, true)) {
                 inFlight.decrementAndGet();
+                if (reason != null) {
+                    metrics.recordFinished(arrivalNanos, queueNanos, tokenNanos, numTokens, prompt.length, reason);
+                }
             }
         }
     }
