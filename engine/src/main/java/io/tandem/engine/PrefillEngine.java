@@ -269,9 +269,19 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         seq.setStatus(SequenceStatus.FINISHED);
     }
 
+    /**
+     * Running: prompts part-way through a chunked prefill; waiting: prompts not started. A prompt
+     * computed to its end is exported in the same step, so it counts only under {@code numExported}.
+     */
     @Override
     protected void publishStats() {
-        stats = new EngineStats(scheduled.size(), waiting.size(), leases.size(), kvCache.numFreeBlocks(),
+        int running = 0;
+        for (Pending p : waiting) {
+            if (p.startNanos()[0] != 0) {
+                running++;
+            }
+        }
+        stats = new EngineStats(running, waiting.size() - running, leases.size(), kvCache.numFreeBlocks(),
                 kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0);
     }
 

@@ -16,6 +16,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * the engine never waits or boxes), and a drain task on the router's executor detokenizes, applies
  * stop strings and calls the listener, one drain at a time per request.
  *
+ * <p>When the prompt holds no text (only BOS, e.g. the OpenAI prompt {@code ""}), the output starts
+ * the document, so the SPM dummy-prefix space of its first piece is dropped, as llama.cpp's
+ * {@code llama_detokenize} and Hugging Face's {@code decode} drop it: {@code prompt + text} is the
+ * whole text. After a prompt with text the continuation keeps its leading space ({@code " with"}).
+ *
  * <p>Single producer at a time (the prefill thread writes the first token, then hands over to the
  * decode thread through the decode command queue, which orders the writes).
  */
@@ -39,14 +44,21 @@ final class RequestOutput implements TokenSink {
     private final Completion onDone;
     private final Runnable cancelEngines;
     private final StringBuilder held = new StringBuilder();
+    /** Drop one leading space of the first text still to come (see the class comment). */
+    private boolean dropSpacePrefix;
     private int consumed;
     private boolean done;
 
-    RequestOutput(int maxTokens, int promptTokens, Tokenizer tokenizer, List<String> stop, Executor executor,
+    /**
+     * @param prompt the prompt's token ids; its length is the usage's {@code prompt_tokens}, and
+     *               whether it holds any text decides the dummy-prefix space
+     */
+    RequestOutput(int maxTokens, int[] prompt, Tokenizer tokenizer, List<String> stop, Executor executor,
                   GenerationListener listener, Runnable cancelEngines, Completion onDone) {
         this.tokens = new int[maxTokens];
         this.tokenNanos = new long[maxTokens];
-        this.promptTokens = promptTokens;
+        this.promptTokens = prompt.length;
+        this.dropSpacePrefix = tokenizer.addSpacePrefix() && !hasText(prompt, tokenizer);
         this.detokenizer = new IncrementalDetokenizer(tokenizer);
         this.stop = stop;
         this.executor = executor;
@@ -107,6 +119,12 @@ final class RequestOutput implements TokenSink {
         for (; consumed < n; consumed++) {
             held.append(detokenizer.feed(tokens[consumed]));
         }
+        if (dropSpacePrefix && !held.isEmpty()) {
+            if (held.charAt(0) == ' ') {
+                held.deleteCharAt(0);
+            }
+            dropSpacePrefix = false;
+        }
         int stopAt = firstStop();
         if (stopAt >= 0) {
             held.setLength(stopAt);
@@ -134,6 +152,15 @@ final class RequestOutput implements TokenSink {
         String out = held.substring(0, held.length() - keep);
         held.delete(0, held.length() - keep);
         emit(from, n, out);
+    }
+
+    private static boolean hasText(int[] prompt, Tokenizer tokenizer) {
+        for (int id : prompt) {
+            if (tokenizer.tokenByteLength(id) > 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void emit(int from, int to, String text) {

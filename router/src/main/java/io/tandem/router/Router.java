@@ -87,7 +87,7 @@ public final class Router implements GenerationService, AutoCloseable {
         String engineId = request.requestId() + "#" + nextId.incrementAndGet();
         long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
         Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime());
-        flow.output = new RequestOutput(sampling.maxTokens(), prompt.length, tokenizer, sampling.stop(), outputExecutor,
+        flow.output = new RequestOutput(sampling.maxTokens(), prompt, tokenizer, sampling.stop(), outputExecutor,
                 listener, flow::cancel, flow);
         if (!prefill.submit(new PrefillRequest(engineId, prompt, sampling, seed), flow)) {
             inFlight.decrementAndGet();

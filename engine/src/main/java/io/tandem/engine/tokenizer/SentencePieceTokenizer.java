@@ -66,6 +66,7 @@ public final class SentencePieceTokenizer extends VocabularyTokenizer {
     }
 
     /** Whether a space is prepended to text at the start and after special tokens. */
+    @Override
     public boolean addSpacePrefix() {
         return addSpacePrefix;
     }

@@ -72,6 +72,15 @@ public interface Tokenizer {
      */
     String decodeFromStart(int[] ids);
 
+    /**
+     * Whether {@link #encode} prepends a space to the text (the SPM "dummy prefix",
+     * {@code tokenizer.ggml.add_space_prefix}), which {@link #decodeFromStart} removes again.
+     * {@code false} for GPT-2 BPE.
+     */
+    default boolean addSpacePrefix() {
+        return false;
+    }
+
     /** Number of tokens in the vocabulary; ids are {@code [0, vocabSize())}. */
     int vocabSize();
 

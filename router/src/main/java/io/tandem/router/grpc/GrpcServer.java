@@ -15,7 +15,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * The router's public gRPC server (grpc-netty-shaded): {@code tandem.v1.Generation}, the standard
  * {@code grpc.health.v1.Health} service reporting SERVING for the whole server ({@code ""}) and
- * for {@code tandem.v1.Generation}, and optionally server reflection (for grpcurl).
+ * for {@code tandem.v1.Generation}, and optionally server reflection (for grpcurl). A request
+ * message that does not parse gets {@code INVALID_ARGUMENT} ({@link UnparsableRequests}).
  *
  * <p>{@link #close()} is graceful and idempotent: health turns NOT_SERVING, new calls are refused,
  * calls in flight get up to 5 s to finish, then they are cancelled (which cancels their generations).
@@ -54,7 +55,7 @@ public final class GrpcServer implements AutoCloseable {
             throw new IllegalStateException("the gRPC server was already started or closed");
         }
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
-                .addService(new GenerationGrpcService(service))
+                .addService(UnparsableRequests.refuse(new GenerationGrpcService(service).bindService()))
                 .addService(health.getHealthService());
         if (reflection) {
             builder.addService(ProtoReflectionServiceV1.newInstance());

@@ -196,7 +196,12 @@ final class OpenAiHttpHandler extends ChannelInboundHandlerAdapter {
                     ? new SseResponder(ctx, request, responses, mapper, call.keepAlive(), f -> complete(f, call.keepAlive()))
                     : new BufferedResponder(ctx, request, responses, mapper, call.keepAlive(), f -> complete(f, call.keepAlive()));
             activeStream = service.generate(request.completion(), responder);
-        } catch (InvalidArgumentException | ModelNotFoundException | OverloadedException e) {
+        } catch (InvalidArgumentException e) {
+            // A chat request has no prompt field: the router's prompt is the conversation rendered from messages.
+            boolean chatPrompt = endpoint == OpenAiRequest.Endpoint.CHAT_COMPLETIONS && "prompt".equals(e.param());
+            sendError(call, OpenAiError.invalidRequest(chatPrompt ? "messages" : e.param(), e.getMessage()), null);
+            return;
+        } catch (ModelNotFoundException | OverloadedException e) {
             sendError(call, OpenAiError.from(e), null);
             return;
         } catch (RuntimeException e) {

@@ -3,16 +3,25 @@ package io.tandem.router.grpc;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.protobuf.DescriptorProtos;
+import io.grpc.CallOptions;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.protobuf.ProtoUtils;
+import io.grpc.reflection.v1.ServerReflectionGrpc;
+import io.grpc.reflection.v1.ServerReflectionRequest;
+import io.grpc.reflection.v1.ServerReflectionResponse;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.StreamObserver;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.proto.v1.FinishReason;
 import io.tandem.proto.v1.GenerateRequest;
@@ -22,6 +31,8 @@ import io.tandem.proto.v1.ListModelsRequest;
 import io.tandem.proto.v1.ModelCard;
 import io.tandem.router.CompletionRequest;
 import io.tandem.router.testing.EchoGenerationService;
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -108,6 +119,38 @@ class GenerationGrpcServiceTest {
                 Status.Code.INVALID_ARGUMENT, "top_p");
         assertStatus(request("Hi").addPromptTokenIds(1).build(), Status.Code.INVALID_ARGUMENT, "prompt");
         assertStatus(request(EchoGenerationService.INVALID_PROMPT).build(), Status.Code.INVALID_ARGUMENT, "prompt");
+    }
+
+    @Test
+    void shouldFailWithInvalidArgumentForARequestWhosePromptIsNotUtf8AndServeTheNextCall() {
+        // GenerateRequest{prompt: 0xff 0xfe}: field 2, length-delimited; generated builders refuse to write it.
+        byte[] request = {0x12, 2, (byte) 0xff, (byte) 0xfe};
+        MethodDescriptor<byte[], GenerateResponse> rawGenerate = GenerationGrpc.getGenerateMethod().toBuilder(
+                new RawBytes(), ProtoUtils.marshaller(GenerateResponse.getDefaultInstance())).build();
+
+        assertThatThrownBy(() -> ClientCalls.blockingServerStreamingCall(channel, rawGenerate,
+                        CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), request).forEachRemaining(r -> {}))
+                .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+                    assertThat(e.getStatus().getDescription()).contains("tandem.v1.Generation/Generate", "UTF-8");
+                });
+        assertThat(service.admitted()).isEmpty();
+        List<GenerateResponse> next = new ArrayList<>();
+        blocking.generate(request("Hi").build()).forEachRemaining(next::add);
+        assertThat(next.getLast().getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_STOP);
+    }
+
+    /** Sends a request's bytes as they are. */
+    private static final class RawBytes implements MethodDescriptor.Marshaller<byte[]> {
+        @Override
+        public InputStream stream(byte[] value) {
+            return new ByteArrayInputStream(value);
+        }
+
+        @Override
+        public byte[] parse(InputStream stream) {
+            throw new UnsupportedOperationException("requests only");
+        }
     }
 
     @Test
@@ -201,6 +244,34 @@ class GenerationGrpcServiceTest {
 
         assertThat(models).containsExactly(ModelCard.newBuilder().setId(EchoGenerationService.MODEL)
                 .setMaxModelLen(EchoGenerationService.MAX_MODEL_LEN).setOwnedBy("tandem").build());
+    }
+
+    @Test
+    void shouldDescribeTheGenerationServiceOverServerReflection() throws Exception {
+        CompletableFuture<ServerReflectionResponse> answer = new CompletableFuture<>();
+        StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel)
+                .withDeadlineAfter(10, TimeUnit.SECONDS).serverReflectionInfo(new StreamObserver<>() {
+                    @Override
+                    public void onNext(ServerReflectionResponse response) {
+                        answer.complete(response);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        answer.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {}
+                });
+        requests.onNext(ServerReflectionRequest.newBuilder().setFileContainingSymbol(GenerationGrpc.SERVICE_NAME).build());
+
+        ServerReflectionResponse response = answer.get(10, TimeUnit.SECONDS);
+        requests.onCompleted();
+        assertThat(response.hasErrorResponse()).as("%s", response.getErrorResponse()).isFalse();
+        assertThat(DescriptorProtos.FileDescriptorProto.parseFrom(
+                response.getFileDescriptorResponse().getFileDescriptorProto(0)).getServiceList())
+                .anySatisfy(service -> assertThat(service.getName()).isEqualTo("Generation"));
     }
 
     @Test

@@ -101,7 +101,10 @@ class OpenAiErrorResponsesTest {
                 Arguments.of(CHAT, "{\"messages\": " + HI + ", \"temperature\": -1}", "temperature"),
                 Arguments.of(CHAT, "{\"messages\": " + HI + ", \"top_p\": 1.5}", "top_p"),
                 Arguments.of(CHAT, "{\"messages\": " + HI + ", \"logprobs\": true}", "logprobs"),
-                Arguments.of(CHAT, "{\"messages\": " + HI + ", \"tools\": [{\"type\": \"function\"}]}", "tools"));
+                Arguments.of(CHAT, "{\"messages\": " + HI + ", \"tools\": [{\"type\": \"function\"}]}", "tools"),
+                // The router refuses the rendered prompt (e.g. longer than the context): the chat field is messages.
+                Arguments.of(CHAT, "{\"messages\": [{\"role\": \"user\", \"content\": \""
+                        + EchoGenerationService.INVALID_PROMPT + "\"}]}", "messages"));
     }
 
     @ParameterizedTest(name = "{0} {1} -> param {2}")

@@ -30,7 +30,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <li>Output is the prompt cut to {@code max_tokens} code points; finish reason {@code length}
  *     when cut, else {@code stop}. A stop string ends the output before its first occurrence
  *     (finish reason {@code stop}). A token-id prompt echoes the ids as code points.</li>
- * <li>Prompt {@value #INVALID_PROMPT}: {@link InvalidArgumentException} on {@code prompt}.</li>
+ * <li>Prompt containing {@value #INVALID_PROMPT} (a chat prompt too: the rendered conversation):
+ *     {@link InvalidArgumentException} on {@code prompt}, as the router's context-length check.</li>
  * <li>Prompt {@value #OVERLOAD_PROMPT}: {@link OverloadedException}, retry after
  *     {@value #RETRY_AFTER_SECONDS} s.</li>
  * <li>Prompt starting with {@value #FAIL_PREFIX}: one token, then {@code onError}.</li>
@@ -77,7 +78,7 @@ public final class EchoGenerationService implements GenerationService, AutoClose
     public GenerationStream generate(CompletionRequest request, GenerationListener listener) {
         requireServed(request.model());
         String prompt = request.prompt() != null ? request.prompt() : codePoints(request.promptTokenIds());
-        if (prompt.equals(INVALID_PROMPT)) {
+        if (prompt.contains(INVALID_PROMPT)) {
             throw new InvalidArgumentException("prompt", "prompt '" + INVALID_PROMPT + "' is not allowed");
         }
         if (prompt.equals(OVERLOAD_PROMPT)) {
