@@ -13,10 +13,17 @@ import io.tandem.engine.sampling.SamplingParams;
  *                       exactly one of {@code prompt} and {@code promptTokenIds} is non-null
  * @param promptTokenIds prompt already tokenized, used verbatim
  * @param sampling       how to sample; validated by its own constructor
+ * @param cacheSalt      isolates the request's prefix-cache entries (vLLM's {@code cache_salt}:
+ *                       only requests with the same salt share cached blocks), or {@code null}
  * @throws InvalidArgumentException ({@code prompt}) when both or neither prompt form is given
  */
 public record CompletionRequest(
-        String requestId, String model, String prompt, int[] promptTokenIds, SamplingParams sampling) {
+        String requestId, String model, String prompt, int[] promptTokenIds, SamplingParams sampling, String cacheSalt) {
+
+    /** A request without a cache salt. */
+    public CompletionRequest(String requestId, String model, String prompt, int[] promptTokenIds, SamplingParams sampling) {
+        this(requestId, model, prompt, promptTokenIds, sampling, null);
+    }
 
     public CompletionRequest {
         if (requestId == null || requestId.isEmpty()) {
@@ -24,6 +31,9 @@ public record CompletionRequest(
         }
         if ((prompt == null) == (promptTokenIds == null)) {
             throw new InvalidArgumentException("prompt", "exactly one of prompt (text) and prompt token ids must be given");
+        }
+        if (cacheSalt != null && cacheSalt.isEmpty()) {
+            throw new InvalidArgumentException("cache_salt", "cache_salt must not be empty when given");
         }
         if (sampling == null) {
             throw new InvalidArgumentException("sampling", "sampling parameters must be given");

@@ -89,7 +89,7 @@ public final class Router implements GenerationService, AutoCloseable {
         Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime());
         flow.output = new RequestOutput(sampling.maxTokens(), prompt, tokenizer, sampling.stop(), outputExecutor,
                 listener, flow::cancel, flow);
-        if (!prefill.submit(new PrefillRequest(engineId, prompt, sampling, seed), flow)) {
+        if (!prefill.submit(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt()), flow)) {
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
         }

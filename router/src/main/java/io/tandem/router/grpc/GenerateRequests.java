@@ -45,7 +45,8 @@ final class GenerateRequests {
         }
         String requestId = request.getRequestId().isEmpty() ? newRequestId() : request.getRequestId();
         String model = request.getModel().isEmpty() ? null : request.getModel();
-        return new CompletionRequest(requestId, model, prompt, tokenIds, params);
+        return new CompletionRequest(requestId, model, prompt, tokenIds, params,
+                request.getCacheSalt().isEmpty() ? null : request.getCacheSalt());
     }
 
     private static String newRequestId() {

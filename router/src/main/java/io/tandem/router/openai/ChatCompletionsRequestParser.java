@@ -63,7 +63,8 @@ final class ChatCompletionsRequestParser {
 
         List<ChatTemplate.Message> messages = messages(request);
         String prompt = service.chatTemplate(model).render(messages, addGenerationPrompt == null || addGenerationPrompt);
-        CompletionRequest completion = new CompletionRequest(requestId, model, prompt, null, sampling);
+        CompletionRequest completion = new CompletionRequest(requestId, model, prompt, null, sampling,
+                RequestFields.optString(request, "cache_salt", "cache_salt"));
         return new OpenAiRequest(OpenAiRequest.Endpoint.CHAT_COMPLETIONS, completion, card.id(), stream, includeUsage);
     }
 

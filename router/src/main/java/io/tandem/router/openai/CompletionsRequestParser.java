@@ -59,9 +59,9 @@ final class CompletionsRequestParser {
         }
         CompletionRequest completion;
         if (prompt.isTextual()) {
-            completion = new CompletionRequest(requestId, model, prompt.textValue(), null, sampling);
+            completion = new CompletionRequest(requestId, model, prompt.textValue(), null, sampling, cacheSalt(request));
         } else if (prompt.isArray()) {
-            completion = new CompletionRequest(requestId, model, null, tokenIds(prompt), sampling);
+            completion = new CompletionRequest(requestId, model, null, tokenIds(prompt), sampling, cacheSalt(request));
         } else {
             throw RequestFields.wrongType("prompt", "a string or an array of token ids", prompt);
         }
@@ -85,5 +85,9 @@ final class CompletionsRequestParser {
             }
         }
         return ids;
+    }
+
+    private static String cacheSalt(ObjectNode request) {
+        return RequestFields.optString(request, "cache_salt", "cache_salt");
     }
 }

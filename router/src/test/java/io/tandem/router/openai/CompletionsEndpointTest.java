@@ -78,6 +78,16 @@ class CompletionsEndpointTest {
     }
 
     @Test
+    void shouldPassTheCacheSaltThroughAndRejectAnEmptyOne() throws InterruptedException {
+        client.post("/v1/completions", "{\"prompt\": \"Hi\", \"cache_salt\": \"tenant-7\"}");
+        assertThat(service.nextAdmitted().cacheSalt()).isEqualTo("tenant-7");
+
+        HttpResponse<String> empty = client.post("/v1/completions", "{\"prompt\": \"Hi\", \"cache_salt\": \"\"}");
+        assertThat(empty.statusCode()).isEqualTo(400);
+        assertThat(json(empty.body()).at("/error/param").asText()).isEqualTo("cache_salt");
+    }
+
+    @Test
     void shouldMapEverySamplingFieldToSamplingParams() throws InterruptedException {
         client.post("/v1/completions", """
                 {"model": "echo-1", "prompt": "Hi", "max_tokens": 10, "temperature": 0.5, "top_p": 0.9,
