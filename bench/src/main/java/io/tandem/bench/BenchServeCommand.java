@@ -30,6 +30,8 @@ final class BenchServeCommand implements Callable<Integer> {
     private static final String DEFAULT_OPENAI_ENDPOINT = "http://127.0.0.1:8000";
     private static final String DEFAULT_GRPC_ENDPOINT = "127.0.0.1:50051";
     private static final int DEFAULT_OUTPUT_LEN = 128;
+    /** Exit code when no model was given and the server's cannot be listed. */
+    private static final int EXIT_NO_MODEL = 1;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -112,8 +114,6 @@ final class BenchServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException, InterruptedException {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
         boolean grpc = parseApi();
         boolean chat = parseEndpointType(grpc);
         double rate = parse("--request-rate", () -> ArrivalSchedule.parseRate(requestRate));
@@ -128,42 +128,56 @@ final class BenchServeCommand implements Callable<Integer> {
         try (Backend backend = grpc
                 ? new GrpcBackend(address, timeout)
                 : new OpenAiBackend(URI.create(address), chat ? OpenAiBackend.EndpointType.CHAT : OpenAiBackend.EndpointType.COMPLETIONS, timeout)) {
-            String modelId = model;
+            String modelId = model != null ? model : firstModel(backend, address);
             if (modelId == null) {
-                try {
-                    List<String> models = backend.listModels();
-                    if (models.isEmpty()) {
-                        err.println("bench: the server at " + address + " lists no models; pass --model");
-                        return 1;
-                    }
-                    modelId = models.getFirst();
-                } catch (IOException e) {
-                    err.println("bench: cannot list the models of " + address + " (pass --model to skip): " + e.getMessage());
-                    return 1;
-                }
+                return EXIT_NO_MODEL;
             }
             Workload workload = workload(new SplittableRandom(seed), chat ? PromptForm.TEXT : PromptForm.TOKEN_IDS, ids, rate);
-            int concurrency = maxConcurrency == null ? BenchmarkRunner.UNLIMITED_CONCURRENCY : maxConcurrency;
-            BenchConfig config = new BenchConfig(api, address, grpc ? null : endpointType, modelId, workload.rate(), concurrency,
-                    workload.requests().size(), datasetName, datasetPath, inputLen, outputLen, rangeRatio, prefixLen, ids, seed,
-                    timeout, slo, OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS));
-            err.printf("bench: %d requests to %s at %s (%s%s), arrivals %s, max concurrency %s%n", workload.requests().size(),
-                    modelId, address, api, grpc ? "" : " " + endpointType,
-                    Double.isNaN(workload.rate()) ? "from the trace" : Double.isInfinite(workload.rate()) ? "all at once" : "Poisson at " + rate + " req/s",
-                    maxConcurrency == null ? "unlimited" : maxConcurrency);
-            ProgressLine progress = new ProgressLine(err, System.console() != null && System.console().isTerminal(), workload.requests().size());
-            BenchmarkRunner.Run run = BenchmarkRunner.run(backend, modelId, workload.requests(), workload.arrivalOffsetsNanos(),
-                    concurrency, progress);
-            BenchmarkMetrics metrics = BenchmarkMetrics.compute(run.results(), run.durationNanos(), slo);
-            ResultTable.print(out, config, metrics);
-            if (saveResult != null) {
-                ResultJson.write(saveResult, ResultJson.toJson(config, metrics, run.results(), saveDetailed));
-                err.println("bench: saved the result to " + saveResult);
-            }
-            if (metrics.completed() == 0) {
-                err.println("bench: every request failed; see the failure reasons above (wrong --model or --endpoint?)");
-            }
+            BenchConfig config = new BenchConfig(api, address, grpc ? null : endpointType, modelId, workload.rate(),
+                    maxConcurrency == null ? BenchmarkRunner.UNLIMITED_CONCURRENCY : maxConcurrency, workload.requests().size(),
+                    datasetName, datasetPath, inputLen, outputLen, rangeRatio, prefixLen, ids, seed, timeout, slo,
+                    OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS));
+            run(backend, config, workload);
             return 0;
+        }
+    }
+
+    /** Sends the workload, prints the table, saves the JSON. */
+    private void run(Backend backend, BenchConfig config, Workload workload) throws IOException, InterruptedException {
+        PrintWriter err = spec.commandLine().getErr();
+        int count = workload.requests().size();
+        double rate = workload.rate();
+        err.printf("bench: %d requests to %s at %s (%s%s), arrivals %s, max concurrency %s%n", count, config.model(),
+                config.endpoint(), config.api(), config.endpointType() == null ? "" : " " + config.endpointType(),
+                Double.isNaN(rate) ? "from the trace" : Double.isInfinite(rate) ? "all at once" : "Poisson at " + rate + " req/s",
+                config.maxConcurrency() == BenchmarkRunner.UNLIMITED_CONCURRENCY ? "unlimited" : config.maxConcurrency());
+        ProgressLine progress = new ProgressLine(err, System.console() != null && System.console().isTerminal(), count);
+        BenchmarkRunner.Run run = BenchmarkRunner.run(backend, config.model(), workload.requests(), workload.arrivalOffsetsNanos(),
+                config.maxConcurrency(), progress);
+        BenchmarkMetrics metrics = BenchmarkMetrics.compute(run.results(), run.durationNanos(), config.goodput());
+        ResultTable.print(spec.commandLine().getOut(), config, metrics);
+        if (saveResult != null) {
+            ResultJson.write(saveResult, ResultJson.toJson(config, metrics, run.results(), saveDetailed));
+            err.println("bench: saved the result to " + saveResult);
+        }
+        if (metrics.completed() == 0) {
+            err.println("bench: every request failed; see the failure reasons above (wrong --model or --endpoint?)");
+        }
+    }
+
+    /** The first model the server lists, or {@code null} after saying on stderr why there is none. */
+    private String firstModel(Backend backend, String address) throws InterruptedException {
+        PrintWriter err = spec.commandLine().getErr();
+        try {
+            List<String> models = backend.listModels();
+            if (models.isEmpty()) {
+                err.println("bench: the server at " + address + " lists no models; pass --model");
+                return null;
+            }
+            return models.getFirst();
+        } catch (IOException e) {
+            err.println("bench: cannot list the models of " + address + " (pass --model to skip): " + e.getMessage());
+            return null;
         }
     }
 
