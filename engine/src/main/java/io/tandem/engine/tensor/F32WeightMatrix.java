@@ -1,0 +1,102 @@
+package io.tandem.engine.tensor;
+
+import static io.tandem.engine.tensor.KernelSpecies.F;
+import static io.tandem.engine.tensor.KernelSpecies.FLOAT_LE;
+import static io.tandem.engine.tensor.KernelSpecies.LANES;
+import static io.tandem.engine.tensor.KernelSpecies.LE;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/** F32 weights: {@code cols} little-endian floats per row. Pure bandwidth: loads and FMAs. */
+final class F32WeightMatrix extends WeightMatrix {
+    private static final int FLOAT_BYTES = Float.BYTES;
+
+    F32WeightMatrix(MemorySegment data, int rows, int cols) {
+        super(data, rows, cols, (long) cols * FLOAT_BYTES);
+    }
+
+    @Override
+    public GgmlType type() {
+        return GgmlType.F32;
+    }
+
+    @Override
+    public float dot(int row, float[] x, int xOffset) {
+        long off = rowOffset(row);
+        Objects.checkFromIndexSize(xOffset, cols, x.length);
+        return dotRow(data, off, x, xOffset, cols);
+    }
+
+    @Override
+    void matvec(float[] x, float[] out, int rowStart, int rowEnd) {
+        int r = rowStart;
+        for (; r + 4 <= rowEnd; r += 4) {
+            dot4Rows(data, r * rowBytes, rowBytes, x, cols, out, r);
+        }
+        for (; r < rowEnd; r++) {
+            out[r] = dotRow(data, r * rowBytes, x, 0, cols);
+        }
+    }
+
+    @Override
+    public void dequantizeRow(int row, float[] out, int outOffset) {
+        long off = rowOffset(row);
+        Objects.checkFromIndexSize(outOffset, cols, out.length);
+        MemorySegment.copy(data, FLOAT_LE, off, out, outOffset, cols);
+    }
+
+    private static float dotRow(MemorySegment w, long off, float[] x, int xOff, int cols) {
+        FloatVector acc0 = FloatVector.zero(F);
+        FloatVector acc1 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 2 * LANES <= cols; i += 2 * LANES) {
+            acc0 = FloatVector.fromMemorySegment(F, w, off + (long) i * FLOAT_BYTES, LE)
+                    .fma(FloatVector.fromArray(F, x, xOff + i), acc0);
+            acc1 = FloatVector.fromMemorySegment(F, w, off + (long) (i + LANES) * FLOAT_BYTES, LE)
+                    .fma(FloatVector.fromArray(F, x, xOff + i + LANES), acc1);
+        }
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) {
+            sum += w.get(FLOAT_LE, off + (long) i * FLOAT_BYTES) * x[xOff + i];
+        }
+        return sum;
+    }
+
+    private static void dot4Rows(MemorySegment w, long off, long rowBytes, float[] x, int cols,
+                                 float[] out, int r) {
+        FloatVector acc0 = FloatVector.zero(F);
+        FloatVector acc1 = FloatVector.zero(F);
+        FloatVector acc2 = FloatVector.zero(F);
+        FloatVector acc3 = FloatVector.zero(F);
+        long o1 = rowBytes;
+        long o2 = 2 * rowBytes;
+        long o3 = 3 * rowBytes;
+        int i = 0;
+        for (; i + LANES <= cols; i += LANES) {
+            long o = off + (long) i * FLOAT_BYTES;
+            FloatVector xv = FloatVector.fromArray(F, x, i);
+            acc0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(xv, acc0);
+            acc1 = FloatVector.fromMemorySegment(F, w, o + o1, LE).fma(xv, acc1);
+            acc2 = FloatVector.fromMemorySegment(F, w, o + o2, LE).fma(xv, acc2);
+            acc3 = FloatVector.fromMemorySegment(F, w, o + o3, LE).fma(xv, acc3);
+        }
+        float s0 = acc0.reduceLanes(VectorOperators.ADD);
+        float s1 = acc1.reduceLanes(VectorOperators.ADD);
+        float s2 = acc2.reduceLanes(VectorOperators.ADD);
+        float s3 = acc3.reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) {
+            long o = off + (long) i * FLOAT_BYTES;
+            s0 += w.get(FLOAT_LE, o) * x[i];
+            s1 += w.get(FLOAT_LE, o + o1) * x[i];
+            s2 += w.get(FLOAT_LE, o + o2) * x[i];
+            s3 += w.get(FLOAT_LE, o + o3) * x[i];
+        }
+        out[r] = s0;
+        out[r + 1] = s1;
+        out[r + 2] = s2;
+        out[r + 3] = s3;
+    }
+}

@@ -1,0 +1,170 @@
+package io.tandem.engine.tensor;
+
+import static io.tandem.engine.tensor.KernelSpecies.B;
+import static io.tandem.engine.tensor.KernelSpecies.F;
+import static io.tandem.engine.tensor.KernelSpecies.LANES;
+import static io.tandem.engine.tensor.KernelSpecies.LE;
+import static io.tandem.engine.tensor.KernelSpecies.SHORT_LE;
+import static io.tandem.engine.tensor.KernelSpecies.VECTORIZED;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * Q8_0 weights: per 32 elements one f16 scale {@code d} then 32 int8 {@code q}; value
+ * {@code d * q} (ggml {@code block_q8_0}).
+ *
+ * <p>The dot kernel widens 32 quants to floats, forms the block's partial sum
+ * {@code sum_j q_j * x_j} with FMAs and adds {@code d * partial} to a vector accumulator: per
+ * block one scale load and broadcast, not 32 multiplies by {@code d}. The decode kernel streams
+ * four rows at once, which shares each {@code x} load and keeps more cache-line misses in flight.
+ */
+final class Q8_0WeightMatrix extends WeightMatrix {
+    static final int BLOCK = 32;
+    static final int BLOCK_BYTES = 34;
+    private static final int QUANTS = 2;
+
+    Q8_0WeightMatrix(MemorySegment data, int rows, int cols) {
+        super(data, rows, cols, (long) cols / BLOCK * BLOCK_BYTES);
+    }
+
+    @Override
+    public GgmlType type() {
+        return GgmlType.Q8_0;
+    }
+
+    @Override
+    public float dot(int row, float[] x, int xOffset) {
+        long off = rowOffset(row);
+        Objects.checkFromIndexSize(xOffset, cols, x.length);
+        return VECTORIZED ? dotRow(data, off, x, xOffset, cols / BLOCK) : dotScalar(off, x, xOffset);
+    }
+
+    @Override
+    void matvec(float[] x, float[] out, int rowStart, int rowEnd) {
+        if (!VECTORIZED) {
+            super.matvec(x, out, rowStart, rowEnd);
+            return;
+        }
+        int blocks = cols / BLOCK;
+        int r = rowStart;
+        for (; r + 4 <= rowEnd; r += 4) {
+            dot4Rows(data, r * rowBytes, rowBytes, x, blocks, out, r);
+        }
+        for (; r < rowEnd; r++) {
+            out[r] = dotRow(data, r * rowBytes, x, 0, blocks);
+        }
+    }
+
+    @Override
+    public void dequantizeRow(int row, float[] out, int outOffset) {
+        long off = rowOffset(row);
+        Objects.checkFromIndexSize(outOffset, cols, out.length);
+        for (int b = 0; b < cols / BLOCK; b++, off += BLOCK_BYTES) {
+            float d = HalfFloat.toFloat(data.get(SHORT_LE, off));
+            int o = outOffset + b * BLOCK;
+            if (VECTORIZED) {
+                FloatVector dv = FloatVector.broadcast(F, d);
+                for (int j = 0; j < BLOCK; j += LANES) {
+                    ((FloatVector) ByteVector.fromMemorySegment(B, data, off + QUANTS + j, LE)
+                            .convertShape(VectorOperators.B2F, F, 0)).mul(dv).intoArray(out, o + j);
+                }
+            } else {
+                for (int j = 0; j < BLOCK; j++) {
+                    out[o + j] = data.get(ValueLayout.JAVA_BYTE, off + QUANTS + j) * d;
+                }
+            }
+        }
+    }
+
+    /** One row: two accumulators over alternate blocks hide the FMA latency. */
+    private static float dotRow(MemorySegment w, long off, float[] x, int xOff, int blocks) {
+        FloatVector acc0 = FloatVector.zero(F);
+        FloatVector acc1 = FloatVector.zero(F);
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2, off += 2 * BLOCK_BYTES) {
+            int xo = xOff + b * BLOCK;
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xo));
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + BLOCK_BYTES + QUANTS, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xo + BLOCK));
+            for (int j = LANES; j < BLOCK; j += LANES) {
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + j), s0);
+                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + BLOCK_BYTES + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + BLOCK + j), s1);
+            }
+            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off))), acc0);
+            acc1 = s1.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + BLOCK_BYTES))), acc1);
+        }
+        if (b < blocks) {
+            int xo = xOff + b * BLOCK;
+            FloatVector s0 = FloatVector.zero(F);
+            for (int j = 0; j < BLOCK; j += LANES) {
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + j), s0);
+            }
+            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off))), acc0);
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Rows {@code r..r+3} against {@code x[0, cols)}: each x vector is loaded once for four rows. */
+    private static void dot4Rows(MemorySegment w, long off, long rowBytes, float[] x, int blocks,
+                                 float[] out, int r) {
+        FloatVector acc0 = FloatVector.zero(F);
+        FloatVector acc1 = FloatVector.zero(F);
+        FloatVector acc2 = FloatVector.zero(F);
+        FloatVector acc3 = FloatVector.zero(F);
+        long o1 = rowBytes;
+        long o2 = 2 * rowBytes;
+        long o3 = 3 * rowBytes;
+        for (int b = 0; b < blocks; b++, off += BLOCK_BYTES) {
+            int xo = b * BLOCK;
+            FloatVector xv = FloatVector.fromArray(F, x, xo);
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o1 + QUANTS, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
+            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o2 + QUANTS, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
+            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o3 + QUANTS, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
+            for (int j = LANES; j < BLOCK; j += LANES) {
+                xv = FloatVector.fromArray(F, x, xo + j);
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s0);
+                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o1 + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s1);
+                s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o2 + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s2);
+                s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o3 + QUANTS + j, LE)
+                        .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s3);
+            }
+            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off))), acc0);
+            acc1 = s1.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + o1))), acc1);
+            acc2 = s2.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + o2))), acc2);
+            acc3 = s3.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + o3))), acc3);
+        }
+        out[r] = acc0.reduceLanes(VectorOperators.ADD);
+        out[r + 1] = acc1.reduceLanes(VectorOperators.ADD);
+        out[r + 2] = acc2.reduceLanes(VectorOperators.ADD);
+        out[r + 3] = acc3.reduceLanes(VectorOperators.ADD);
+    }
+
+    private float dotScalar(long off, float[] x, int xOff) {
+        float sum = 0f;
+        for (int b = 0; b < cols / BLOCK; b++, off += BLOCK_BYTES) {
+            float partial = 0f;
+            for (int j = 0; j < BLOCK; j++) {
+                partial += data.get(ValueLayout.JAVA_BYTE, off + QUANTS + j) * x[xOff + b * BLOCK + j];
+            }
+            sum += HalfFloat.toFloat(data.get(SHORT_LE, off)) * partial;
+        }
+        return sum;
+    }
+}
