@@ -207,6 +207,11 @@ public final class CpuBackend implements Backend {
         KvVectorMath.axpyF16(a, v, vByteOff, y, yOff, len);
     }
 
+    /** The pool matmuls run on (for benchmarks that compare against a plain parallel read). */
+    WorkerPool pool() {
+        return pool;
+    }
+
     /** Worker threads still running (for tests: 0 after {@link #close()}). */
     int liveWorkers() {
         return pool.liveWorkers();

@@ -33,13 +33,13 @@ final class KvVectorMath {
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         int i = 0;
-        for (; i + 2 * LANES <= len; i += 2 * LANES) {
+        for (int pairs = len - len % (2 * LANES); i < pairs; i += 2 * LANES) {
             acc0 = FloatVector.fromMemorySegment(F, k, kOff + 4L * i, LE)
                     .fma(FloatVector.fromArray(F, q, qOff + i), acc0);
             acc1 = FloatVector.fromMemorySegment(F, k, kOff + 4L * (i + LANES), LE)
                     .fma(FloatVector.fromArray(F, q, qOff + i + LANES), acc1);
         }
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             acc0 = FloatVector.fromMemorySegment(F, k, kOff + 4L * i, LE)
                     .fma(FloatVector.fromArray(F, q, qOff + i), acc0);
         }
@@ -53,7 +53,7 @@ final class KvVectorMath {
     static void axpyF32(float a, MemorySegment v, long vOff, float[] y, int yOff, int len) {
         FloatVector av = FloatVector.broadcast(F, a);
         int i = 0;
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             FloatVector.fromMemorySegment(F, v, vOff + 4L * i, LE).fma(av, FloatVector.fromArray(F, y, yOff + i))
                     .intoArray(y, yOff + i);
         }
@@ -66,7 +66,7 @@ final class KvVectorMath {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         if (LANES >= 8) {
-            for (; i + LANES <= len; i += LANES) {
+            for (int bound = F.loopBound(len); i < bound; i += LANES) {
                 IntVector h = (IntVector) ShortVector.fromMemorySegment(S, k, kOff + 2L * i, LE)
                         .convertShape(VectorOperators.S2I, I, 0);
                 acc = HalfFloat.toFloats(h).fma(FloatVector.fromArray(F, q, qOff + i), acc);
@@ -83,7 +83,7 @@ final class KvVectorMath {
         FloatVector av = FloatVector.broadcast(F, a);
         int i = 0;
         if (LANES >= 8) {
-            for (; i + LANES <= len; i += LANES) {
+            for (int bound = F.loopBound(len); i < bound; i += LANES) {
                 IntVector h = (IntVector) ShortVector.fromMemorySegment(S, v, vOff + 2L * i, LE)
                         .convertShape(VectorOperators.S2I, I, 0);
                 HalfFloat.toFloats(h).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);

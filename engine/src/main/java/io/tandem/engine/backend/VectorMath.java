@@ -29,7 +29,7 @@ final class VectorMath {
     static void rmsNorm(float[] x, int xOff, float[] weight, float[] out, int outOff, int dim, float eps) {
         DoubleVector acc = DoubleVector.zero(D);
         int i = 0;
-        for (; i + LANES <= dim; i += LANES) {
+        for (int bound = F.loopBound(dim); i < bound; i += LANES) {
             FloatVector v = FloatVector.fromArray(F, x, xOff + i);
             FloatVector sq = v.mul(v);
             for (int p = 0; p < D_PARTS; p++) {
@@ -45,7 +45,7 @@ final class VectorMath {
         float scale = 1.0f / (float) Math.sqrt(mean + eps);
         FloatVector s = FloatVector.broadcast(F, scale);
         i = 0;
-        for (; i + LANES <= dim; i += LANES) {
+        for (int bound = F.loopBound(dim); i < bound; i += LANES) {
             FloatVector.fromArray(F, x, xOff + i).mul(s).mul(FloatVector.fromArray(F, weight, i))
                     .intoArray(out, outOff + i);
         }
@@ -58,7 +58,7 @@ final class VectorMath {
     static void swiglu(float[] gate, float[] up, int len) {
         FloatVector one = FloatVector.broadcast(F, 1f);
         int i = 0;
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             FloatVector g = FloatVector.fromArray(F, gate, i);
             FloatVector e = g.neg().lanewise(VectorOperators.EXP);
             g.div(one.add(e)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
@@ -71,7 +71,7 @@ final class VectorMath {
 
     static void add(float[] acc, float[] x, int len) {
         int i = 0;
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             FloatVector.fromArray(F, acc, i).add(FloatVector.fromArray(F, x, i)).intoArray(acc, i);
         }
         for (; i < len; i++) {
@@ -86,7 +86,7 @@ final class VectorMath {
         }
         int i = 0;
         FloatVector maxV = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             maxV = maxV.max(FloatVector.fromArray(F, x, off + i));
         }
         float max = maxV.reduceLanes(VectorOperators.MAX);
@@ -96,7 +96,7 @@ final class VectorMath {
         FloatVector m = FloatVector.broadcast(F, max);
         FloatVector sumV = FloatVector.zero(F);
         i = 0;
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             FloatVector e = FloatVector.fromArray(F, x, off + i).sub(m).lanewise(VectorOperators.EXP);
             e.intoArray(x, off + i);
             sumV = sumV.add(e);
@@ -110,7 +110,7 @@ final class VectorMath {
         float inv = 1f / sum;
         FloatVector s = FloatVector.broadcast(F, inv);
         i = 0;
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             FloatVector.fromArray(F, x, off + i).mul(s).intoArray(x, off + i);
         }
         for (; i < len; i++) {
@@ -122,12 +122,12 @@ final class VectorMath {
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         int i = 0;
-        for (; i + 2 * LANES <= len; i += 2 * LANES) {
+        for (int pairs = len - len % (2 * LANES); i < pairs; i += 2 * LANES) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
             acc1 = FloatVector.fromArray(F, a, aOff + i + LANES)
                     .fma(FloatVector.fromArray(F, b, bOff + i + LANES), acc1);
         }
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
         }
         float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
@@ -140,7 +140,7 @@ final class VectorMath {
     static void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len) {
         FloatVector av = FloatVector.broadcast(F, a);
         int i = 0;
-        for (; i + LANES <= len; i += LANES) {
+        for (int bound = F.loopBound(len); i < bound; i += LANES) {
             FloatVector.fromArray(F, x, xOff + i).fma(av, FloatVector.fromArray(F, y, yOff + i))
                     .intoArray(y, yOff + i);
         }

@@ -34,19 +34,28 @@ final class BF16WeightMatrix extends WeightMatrix {
     public float dot(int row, float[] x, int xOffset) {
         long off = rowOffset(row);
         Objects.checkFromIndexSize(xOffset, cols, x.length);
-        FloatVector acc = FloatVector.zero(F);
+        return dotRow(data, off, x, xOffset, cols);
+    }
+
+    private static float dotRow(MemorySegment w, long off, float[] x, int xOffset, int cols) {
+        FloatVector acc0 = FloatVector.zero(F);
+        FloatVector acc1 = FloatVector.zero(F);
         int i = 0;
         if (VECTORIZED) {
-            for (; i + LANES <= cols; i += LANES) {
-                FloatVector w = ShortVector.fromMemorySegment(S, data, off + (long) i * HALF_BYTES, LE)
+            for (int pairs = cols - cols % (2 * LANES); i < pairs; i += 2 * LANES) {
+                FloatVector w0 = ShortVector.fromMemorySegment(S, w, off + (long) i * HALF_BYTES, LE)
                         .convertShape(VectorOperators.S2I, I, 0).lanewise(VectorOperators.LSHL, 16)
                         .reinterpretAsFloats();
-                acc = w.fma(FloatVector.fromArray(F, x, xOffset + i), acc);
+                FloatVector w1 = ShortVector.fromMemorySegment(S, w, off + (long) (i + LANES) * HALF_BYTES, LE)
+                        .convertShape(VectorOperators.S2I, I, 0).lanewise(VectorOperators.LSHL, 16)
+                        .reinterpretAsFloats();
+                acc0 = w0.fma(FloatVector.fromArray(F, x, xOffset + i), acc0);
+                acc1 = w1.fma(FloatVector.fromArray(F, x, xOffset + i + LANES), acc1);
             }
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         for (; i < cols; i++) {
-            sum += toFloat(data.get(SHORT_LE, off + (long) i * HALF_BYTES)) * x[xOffset + i];
+            sum += Float.intBitsToFloat(w.get(SHORT_LE, off + (long) i * HALF_BYTES) << 16) * x[xOffset + i];
         }
         return sum;
     }
@@ -55,20 +64,17 @@ final class BF16WeightMatrix extends WeightMatrix {
     public void dequantizeRow(int row, float[] out, int outOffset) {
         long off = rowOffset(row);
         Objects.checkFromIndexSize(outOffset, cols, out.length);
+        MemorySegment w = data;
         int i = 0;
         if (VECTORIZED) {
-            for (; i + LANES <= cols; i += LANES) {
-                ShortVector.fromMemorySegment(S, data, off + (long) i * HALF_BYTES, LE)
+            for (int bound = F.loopBound(cols); i < bound; i += LANES) {
+                ShortVector.fromMemorySegment(S, w, off + (long) i * HALF_BYTES, LE)
                         .convertShape(VectorOperators.S2I, I, 0).lanewise(VectorOperators.LSHL, 16)
                         .reinterpretAsFloats().intoArray(out, outOffset + i);
             }
         }
         for (; i < cols; i++) {
-            out[outOffset + i] = toFloat(data.get(SHORT_LE, off + (long) i * HALF_BYTES));
+            out[outOffset + i] = Float.intBitsToFloat(w.get(SHORT_LE, off + (long) i * HALF_BYTES) << 16);
         }
-    }
-
-    private static float toFloat(short bits) {
-        return Float.intBitsToFloat(bits << 16);
     }
 }

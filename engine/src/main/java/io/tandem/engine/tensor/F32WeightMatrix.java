@@ -49,50 +49,53 @@ final class F32WeightMatrix extends WeightMatrix {
     }
 
     private static float dotRow(MemorySegment w, long off, float[] x, int xOff, int cols) {
+        MemorySegment row = w.asSlice(off, (long) cols * FLOAT_BYTES);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         int i = 0;
-        for (; i + 2 * LANES <= cols; i += 2 * LANES) {
-            acc0 = FloatVector.fromMemorySegment(F, w, off + (long) i * FLOAT_BYTES, LE)
+        for (int pairs = cols - cols % (2 * LANES); i < pairs; i += 2 * LANES) {
+            acc0 = FloatVector.fromMemorySegment(F, row, (long) i * FLOAT_BYTES, LE)
                     .fma(FloatVector.fromArray(F, x, xOff + i), acc0);
-            acc1 = FloatVector.fromMemorySegment(F, w, off + (long) (i + LANES) * FLOAT_BYTES, LE)
+            acc1 = FloatVector.fromMemorySegment(F, row, (long) (i + LANES) * FLOAT_BYTES, LE)
                     .fma(FloatVector.fromArray(F, x, xOff + i + LANES), acc1);
         }
         float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         for (; i < cols; i++) {
-            sum += w.get(FLOAT_LE, off + (long) i * FLOAT_BYTES) * x[xOff + i];
+            sum += row.get(FLOAT_LE, (long) i * FLOAT_BYTES) * x[xOff + i];
         }
         return sum;
     }
 
+    /** Rows {@code r..r+3}: one x load per four rows, four streams in flight (slices as in Q8_0). */
     private static void dot4Rows(MemorySegment w, long off, long rowBytes, float[] x, int cols,
                                  float[] out, int r) {
+        MemorySegment w0 = w.asSlice(off, rowBytes);
+        MemorySegment w1 = w.asSlice(off + rowBytes, rowBytes);
+        MemorySegment w2 = w.asSlice(off + 2 * rowBytes, rowBytes);
+        MemorySegment w3 = w.asSlice(off + 3 * rowBytes, rowBytes);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         FloatVector acc2 = FloatVector.zero(F);
         FloatVector acc3 = FloatVector.zero(F);
-        long o1 = rowBytes;
-        long o2 = 2 * rowBytes;
-        long o3 = 3 * rowBytes;
         int i = 0;
-        for (; i + LANES <= cols; i += LANES) {
-            long o = off + (long) i * FLOAT_BYTES;
+        for (int bound = F.loopBound(cols); i < bound; i += LANES) {
+            long o = (long) i * FLOAT_BYTES;
             FloatVector xv = FloatVector.fromArray(F, x, i);
-            acc0 = FloatVector.fromMemorySegment(F, w, o, LE).fma(xv, acc0);
-            acc1 = FloatVector.fromMemorySegment(F, w, o + o1, LE).fma(xv, acc1);
-            acc2 = FloatVector.fromMemorySegment(F, w, o + o2, LE).fma(xv, acc2);
-            acc3 = FloatVector.fromMemorySegment(F, w, o + o3, LE).fma(xv, acc3);
+            acc0 = FloatVector.fromMemorySegment(F, w0, o, LE).fma(xv, acc0);
+            acc1 = FloatVector.fromMemorySegment(F, w1, o, LE).fma(xv, acc1);
+            acc2 = FloatVector.fromMemorySegment(F, w2, o, LE).fma(xv, acc2);
+            acc3 = FloatVector.fromMemorySegment(F, w3, o, LE).fma(xv, acc3);
         }
         float s0 = acc0.reduceLanes(VectorOperators.ADD);
         float s1 = acc1.reduceLanes(VectorOperators.ADD);
         float s2 = acc2.reduceLanes(VectorOperators.ADD);
         float s3 = acc3.reduceLanes(VectorOperators.ADD);
         for (; i < cols; i++) {
-            long o = off + (long) i * FLOAT_BYTES;
-            s0 += w.get(FLOAT_LE, o) * x[i];
-            s1 += w.get(FLOAT_LE, o + o1) * x[i];
-            s2 += w.get(FLOAT_LE, o + o2) * x[i];
-            s3 += w.get(FLOAT_LE, o + o3) * x[i];
+            long o = (long) i * FLOAT_BYTES;
+            s0 += w0.get(FLOAT_LE, o) * x[i];
+            s1 += w1.get(FLOAT_LE, o) * x[i];
+            s2 += w2.get(FLOAT_LE, o) * x[i];
+            s3 += w3.get(FLOAT_LE, o) * x[i];
         }
         out[r] = s0;
         out[r + 1] = s1;

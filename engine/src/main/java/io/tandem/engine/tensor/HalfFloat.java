@@ -19,8 +19,12 @@ import jdk.incubator.vector.VectorOperators;
  * </ul>
  */
 public final class HalfFloat {
-    /** {@code TABLE[bits & 0xFFFF]} is the float value of the f16 with those bits. */
-    private static final float[] TABLE = new float[1 << 16];
+    /**
+     * {@code TABLE[bits & 0xFFFF]} is the float value of the f16 with those bits. Kernels index it
+     * directly rather than calling {@link #toFloat}: inside a large vector kernel C2 may already
+     * have hit its inlining budget, and an out-of-line call there spills every vector register.
+     */
+    static final float[] TABLE = new float[1 << 16];
 
     static {
         for (int i = 0; i < TABLE.length; i++) {

@@ -65,7 +65,7 @@ final class Q8_0WeightMatrix extends WeightMatrix {
         long off = rowOffset(row);
         Objects.checkFromIndexSize(outOffset, cols, out.length);
         for (int b = 0; b < cols / BLOCK; b++, off += BLOCK_BYTES) {
-            float d = HalfFloat.toFloat(data.get(SHORT_LE, off));
+            float d = HalfFloat.TABLE[data.get(SHORT_LE, off) & 0xFFFF];
             int o = outOffset + b * BLOCK;
             if (VECTORIZED) {
                 FloatVector dv = FloatVector.broadcast(F, d);
@@ -81,74 +81,86 @@ final class Q8_0WeightMatrix extends WeightMatrix {
         }
     }
 
-    /** One row: two accumulators over alternate blocks hide the FMA latency. */
+    /**
+     * One row: two accumulators over alternate blocks hide the FMA latency. Offsets are computed
+     * from the block index within a slice of the row, which lets C2 hoist the bounds checks; the
+     * slice itself is scalar-replaced (no allocation).
+     */
     private static float dotRow(MemorySegment w, long off, float[] x, int xOff, int blocks) {
+        MemorySegment row = w.asSlice(off, (long) blocks * BLOCK_BYTES);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         int b = 0;
-        for (; b + 2 <= blocks; b += 2, off += 2 * BLOCK_BYTES) {
+        for (; b + 2 <= blocks; b += 2) {
+            long o = (long) b * BLOCK_BYTES;
             int xo = xOff + b * BLOCK;
-            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS, LE)
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, row, o + QUANTS, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xo));
-            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + BLOCK_BYTES + QUANTS, LE)
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, row, o + BLOCK_BYTES + QUANTS, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xo + BLOCK));
             for (int j = LANES; j < BLOCK; j += LANES) {
-                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS + j, LE)
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, row, o + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + j), s0);
-                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + BLOCK_BYTES + QUANTS + j, LE)
+                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, row, o + BLOCK_BYTES + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + BLOCK + j), s1);
             }
-            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off))), acc0);
-            acc1 = s1.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + BLOCK_BYTES))), acc1);
+            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.TABLE[row.get(SHORT_LE, o) & 0xFFFF]), acc0);
+            acc1 = s1.fma(FloatVector.broadcast(F, HalfFloat.TABLE[row.get(SHORT_LE, o + BLOCK_BYTES) & 0xFFFF]), acc1);
         }
         if (b < blocks) {
+            long o = (long) b * BLOCK_BYTES;
             int xo = xOff + b * BLOCK;
             FloatVector s0 = FloatVector.zero(F);
             for (int j = 0; j < BLOCK; j += LANES) {
-                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS + j, LE)
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, row, o + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + j), s0);
             }
-            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off))), acc0);
+            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.TABLE[row.get(SHORT_LE, o) & 0xFFFF]), acc0);
         }
         return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
     }
 
-    /** Rows {@code r..r+3} against {@code x[0, cols)}: each x vector is loaded once for four rows. */
+    /**
+     * Rows {@code r..r+3} against {@code x[0, cols)}: each x vector is loaded once for four rows,
+     * and four independent streams keep more cache-line misses in flight.
+     */
     private static void dot4Rows(MemorySegment w, long off, long rowBytes, float[] x, int blocks,
                                  float[] out, int r) {
+        MemorySegment w0 = w.asSlice(off, rowBytes);
+        MemorySegment w1 = w.asSlice(off + rowBytes, rowBytes);
+        MemorySegment w2 = w.asSlice(off + 2 * rowBytes, rowBytes);
+        MemorySegment w3 = w.asSlice(off + 3 * rowBytes, rowBytes);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         FloatVector acc2 = FloatVector.zero(F);
         FloatVector acc3 = FloatVector.zero(F);
-        long o1 = rowBytes;
-        long o2 = 2 * rowBytes;
-        long o3 = 3 * rowBytes;
-        for (int b = 0; b < blocks; b++, off += BLOCK_BYTES) {
+        for (int b = 0; b < blocks; b++) {
+            long o = (long) b * BLOCK_BYTES;
             int xo = b * BLOCK;
             FloatVector xv = FloatVector.fromArray(F, x, xo);
-            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS, LE)
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + QUANTS, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
-            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o1 + QUANTS, LE)
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + QUANTS, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
-            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o2 + QUANTS, LE)
+            FloatVector s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + QUANTS, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
-            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o3 + QUANTS, LE)
+            FloatVector s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + QUANTS, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(xv);
             for (int j = LANES; j < BLOCK; j += LANES) {
                 xv = FloatVector.fromArray(F, x, xo + j);
-                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + QUANTS + j, LE)
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(B, w0, o + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s0);
-                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o1 + QUANTS + j, LE)
+                s1 = ((FloatVector) ByteVector.fromMemorySegment(B, w1, o + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s1);
-                s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o2 + QUANTS + j, LE)
+                s2 = ((FloatVector) ByteVector.fromMemorySegment(B, w2, o + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s2);
-                s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w, off + o3 + QUANTS + j, LE)
+                s3 = ((FloatVector) ByteVector.fromMemorySegment(B, w3, o + QUANTS + j, LE)
                         .convertShape(VectorOperators.B2F, F, 0)).fma(xv, s3);
             }
-            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off))), acc0);
-            acc1 = s1.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + o1))), acc1);
-            acc2 = s2.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + o2))), acc2);
-            acc3 = s3.fma(FloatVector.broadcast(F, HalfFloat.toFloat(w.get(SHORT_LE, off + o3))), acc3);
+            acc0 = s0.fma(FloatVector.broadcast(F, HalfFloat.TABLE[w0.get(SHORT_LE, o) & 0xFFFF]), acc0);
+            acc1 = s1.fma(FloatVector.broadcast(F, HalfFloat.TABLE[w1.get(SHORT_LE, o) & 0xFFFF]), acc1);
+            acc2 = s2.fma(FloatVector.broadcast(F, HalfFloat.TABLE[w2.get(SHORT_LE, o) & 0xFFFF]), acc2);
+            acc3 = s3.fma(FloatVector.broadcast(F, HalfFloat.TABLE[w3.get(SHORT_LE, o) & 0xFFFF]), acc3);
         }
         out[r] = acc0.reduceLanes(VectorOperators.ADD);
         out[r + 1] = acc1.reduceLanes(VectorOperators.ADD);
@@ -163,7 +175,7 @@ final class Q8_0WeightMatrix extends WeightMatrix {
             for (int j = 0; j < BLOCK; j++) {
                 partial += data.get(ValueLayout.JAVA_BYTE, off + QUANTS + j) * x[xOff + b * BLOCK + j];
             }
-            sum += HalfFloat.toFloat(data.get(SHORT_LE, off)) * partial;
+            sum += HalfFloat.TABLE[data.get(SHORT_LE, off) & 0xFFFF] * partial;
         }
         return sum;
     }

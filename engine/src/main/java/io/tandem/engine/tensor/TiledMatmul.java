@@ -76,8 +76,9 @@ final class TiledMatmul {
         int x1 = x0 + cols;
         int x2 = x1 + cols;
         int x3 = x2 + cols;
+        int bound = F.loopBound(cols);
         int k = 0;
-        for (; k + LANES <= cols; k += LANES) {
+        for (; k < bound; k += LANES) {
             FloatVector v0 = FloatVector.fromArray(F, w, k);
             FloatVector v1 = FloatVector.fromArray(F, w, w1 + k);
             FloatVector v2 = FloatVector.fromArray(F, w, w2 + k);
@@ -138,7 +139,7 @@ final class TiledMatmul {
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         int i = 0;
-        for (; i + 2 * LANES <= len; i += 2 * LANES) {
+        for (int pairs = len - len % (2 * LANES); i < pairs; i += 2 * LANES) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
             acc1 = FloatVector.fromArray(F, a, aOff + i + LANES)
                     .fma(FloatVector.fromArray(F, b, bOff + i + LANES), acc1);
