@@ -13,7 +13,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Attention's reads of K and V rows from off-heap KV pages: dot products against a query and
- * weighted accumulation into an output row, for little-endian f32 and f16 pages.
+ * weighted accumulation into an output row, for little-endian f32 and f16 pages. The f16 lanes
+ * are widened with the bit conversion of {@link HalfFloat#toFloats} written out inline (no
+ * vector crosses a call C2 might not inline).
  */
 final class KvVectorMath {
     private static final VectorSpecies<Float> F = VectorMath.F;
@@ -25,6 +27,7 @@ final class KvVectorMath {
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    private static final float EXPONENT_REBIAS = 0x1p112f;
 
     private KvVectorMath() {
     }
@@ -69,7 +72,14 @@ final class KvVectorMath {
             for (int bound = F.loopBound(len); i < bound; i += LANES) {
                 IntVector h = (IntVector) ShortVector.fromMemorySegment(S, k, kOff + 2L * i, LE)
                         .convertShape(VectorOperators.S2I, I, 0);
-                acc = HalfFloat.toFloats(h).fma(FloatVector.fromArray(F, q, qOff + i), acc);
+                IntVector magnitude = h.and(0x7FFF);
+                IntVector shifted = magnitude.lanewise(VectorOperators.LSHL, 13);
+                IntVector bits = shifted.reinterpretAsFloats().mul(EXPONENT_REBIAS).reinterpretAsInts()
+                        .blend(shifted.or(0x7F80_0000).lanewise(VectorOperators.OR, 0x0040_0000,
+                                magnitude.compare(VectorOperators.GT, 0x7C00)),
+                                magnitude.compare(VectorOperators.GE, 0x7C00));
+                acc = bits.or(h.and(0x8000_0000)).reinterpretAsFloats()
+                        .fma(FloatVector.fromArray(F, q, qOff + i), acc);
             }
         }
         float s = acc.reduceLanes(VectorOperators.ADD);
@@ -86,7 +96,14 @@ final class KvVectorMath {
             for (int bound = F.loopBound(len); i < bound; i += LANES) {
                 IntVector h = (IntVector) ShortVector.fromMemorySegment(S, v, vOff + 2L * i, LE)
                         .convertShape(VectorOperators.S2I, I, 0);
-                HalfFloat.toFloats(h).fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+                IntVector magnitude = h.and(0x7FFF);
+                IntVector shifted = magnitude.lanewise(VectorOperators.LSHL, 13);
+                IntVector bits = shifted.reinterpretAsFloats().mul(EXPONENT_REBIAS).reinterpretAsInts()
+                        .blend(shifted.or(0x7F80_0000).lanewise(VectorOperators.OR, 0x0040_0000,
+                                magnitude.compare(VectorOperators.GT, 0x7C00)),
+                                magnitude.compare(VectorOperators.GE, 0x7C00));
+                bits.or(h.and(0x8000_0000)).reinterpretAsFloats()
+                        .fma(av, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
             }
         }
         for (; i < len; i++) {

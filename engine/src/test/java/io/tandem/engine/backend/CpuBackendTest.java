@@ -252,6 +252,26 @@ class CpuBackendTest {
     }
 
     @Test
+    void shouldWidenEveryF16BitPatternExactlyWhenAccumulatingAValueRow() {
+        int len = 1 << 16;
+        MemorySegment page = arena.allocate(2L * len);
+        for (int h = 0; h < len; h++) {
+            page.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2L * h, (short) h);
+        }
+        float[] y = new float[len];
+        one.axpyF16(1f, page, 0, y, 0, len);
+        for (int h = 0; h < len; h++) {
+            float expected = Float.float16ToFloat((short) h);
+            if (Float.isNaN(expected)) {
+                assertThat(y[h]).as("f16 0x%04x", h).isNaN();
+            } else {
+                // 1 * v + 0 = v exactly; == ignores the sign of zero
+                assertThat(y[h] == expected).as("f16 0x%04x: %s vs %s", h, y[h], expected).isTrue();
+            }
+        }
+    }
+
+    @Test
     void shouldStopItsWorkerThreadsOnCloseAndIgnoreASecondClose() {
         CpuBackend backend = new CpuBackend(3);
         assertThat(backend.threads()).isEqualTo(3);

@@ -127,6 +127,29 @@ class WeightMatrixTest {
     }
 
     @Test
+    void shouldWidenEveryFiniteF16BitPatternExactlyInTheDotKernel() {
+        int cols = 16;
+        int rows = (1 << 16) / cols;
+        MemorySegment data = arena.allocate(2L * rows * cols);
+        for (int h = 0; h < 1 << 16; h++) {
+            boolean finite = (h & 0x7C00) != 0x7C00;
+            data.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2L * h, finite ? (short) h : 0);
+        }
+        WeightMatrix w = WeightMatrix.of(GgmlType.F16, data, rows, cols);
+        float[] oneHot = new float[cols];
+        for (int c = 0; c < cols; c++) {
+            Arrays.fill(oneHot, 0f);
+            oneHot[c] = 1f;
+            for (int r = 0; r < rows; r++) {
+                int h = r * cols + c;
+                float expected = (h & 0x7C00) == 0x7C00 ? 0f : Float.float16ToFloat((short) h);
+                // w . e_c = w[c] exactly (the other products are zeros); == ignores the sign of zero
+                assertThat(w.dot(r, oneHot, 0) == expected).as("f16 0x%04x", h).isTrue();
+            }
+        }
+    }
+
+    @Test
     void shouldRejectASegmentOfTheWrongSizeNamingTheMismatch() {
         MemorySegment data = arena.allocate(34 * 4);
         assertThatThrownBy(() -> WeightMatrix.of(GgmlType.Q8_0, data, 2, 96))
