@@ -32,11 +32,11 @@ final class F32WeightMatrix extends WeightMatrix {
 
     @Override
     void matvec(float[] x, float[] out, int rowStart, int rowEnd) {
-        int r = rowStart;
-        for (; r + 4 <= rowEnd; r += 4) {
-            dot4Rows(data, r * rowBytes, rowBytes, x, cols, out, r);
+        int quarter = (rowEnd - rowStart) / 4;
+        for (int i = 0; i < quarter; i++) {
+            dot4Rows(data, rowBytes, x, cols, out, rowStart + i, quarter);
         }
-        for (; r < rowEnd; r++) {
+        for (int r = rowStart + 4 * quarter; r < rowEnd; r++) {
             out[r] = dotRow(data, r * rowBytes, x, 0, cols);
         }
     }
@@ -66,13 +66,13 @@ final class F32WeightMatrix extends WeightMatrix {
         return sum;
     }
 
-    /** Rows {@code r..r+3}: one x load per four rows, four streams in flight (slices as in Q8_0). */
-    private static void dot4Rows(MemorySegment w, long off, long rowBytes, float[] x, int cols,
-                                 float[] out, int r) {
-        MemorySegment w0 = w.asSlice(off, rowBytes);
-        MemorySegment w1 = w.asSlice(off + rowBytes, rowBytes);
-        MemorySegment w2 = w.asSlice(off + 2 * rowBytes, rowBytes);
-        MemorySegment w3 = w.asSlice(off + 3 * rowBytes, rowBytes);
+    /** Rows {@code r + k * stride}, {@code k < 4}: one x load per four rows, four sequential streams (as Q8_0). */
+    private static void dot4Rows(MemorySegment w, long rowBytes, float[] x, int cols,
+                                 float[] out, int r, int stride) {
+        MemorySegment w0 = w.asSlice(r * rowBytes, rowBytes);
+        MemorySegment w1 = w.asSlice((r + stride) * rowBytes, rowBytes);
+        MemorySegment w2 = w.asSlice((r + 2 * stride) * rowBytes, rowBytes);
+        MemorySegment w3 = w.asSlice((r + 3 * stride) * rowBytes, rowBytes);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         FloatVector acc2 = FloatVector.zero(F);
@@ -98,8 +98,8 @@ final class F32WeightMatrix extends WeightMatrix {
             s3 += w3.get(FLOAT_LE, o) * x[i];
         }
         out[r] = s0;
-        out[r + 1] = s1;
-        out[r + 2] = s2;
-        out[r + 3] = s3;
+        out[r + stride] = s1;
+        out[r + 2 * stride] = s2;
+        out[r + 3 * stride] = s3;
     }
 }

@@ -57,11 +57,11 @@ final class Q4_0WeightMatrix extends WeightMatrix {
         }
         int blocks = cols / BLOCK;
         float[] xSums = blockSums(x, blocks);
-        int r = rowStart;
-        for (; r + 4 <= rowEnd; r += 4) {
-            dot4Rows(data, r * rowBytes, rowBytes, x, xSums, blocks, out, r);
+        int quarter = (rowEnd - rowStart) / 4;
+        for (int i = 0; i < quarter; i++) {
+            dot4Rows(data, rowBytes, x, xSums, blocks, out, rowStart + i, quarter);
         }
-        for (; r < rowEnd; r++) {
+        for (int r = rowStart + 4 * quarter; r < rowEnd; r++) {
             out[r] = dotRow(data, r * rowBytes, x, 0, blocks);
         }
     }
@@ -141,17 +141,16 @@ final class Q4_0WeightMatrix extends WeightMatrix {
     }
 
     /**
-     * Rows {@code r..r+3}: shares the x loads and gives four independent FMA chains and streams.
-     * The zero point is taken out of the vector loop:
-     * {@code sum_j d (q_j - 8) x_j = d sum_j q_j x_j - 8 d xSums[b]}, the second term
+     * Rows {@code r + k * stride}, {@code k < 4}, as {@link Q8_0WeightMatrix}'s kernel. The zero
+     * point is taken out of the vector loop: {@code sum_j d (q_j - 8) x_j = d sum_j q_j x_j - 8 d xSums[b]}, the second term
      * accumulated in a scalar per row; this saves two vector subtractions per block.
      */
-    private static void dot4Rows(MemorySegment w, long off, long rowBytes, float[] x, float[] xSums,
-                                 int blocks, float[] out, int r) {
-        MemorySegment w0 = w.asSlice(off, rowBytes);
-        MemorySegment w1 = w.asSlice(off + rowBytes, rowBytes);
-        MemorySegment w2 = w.asSlice(off + 2 * rowBytes, rowBytes);
-        MemorySegment w3 = w.asSlice(off + 3 * rowBytes, rowBytes);
+    private static void dot4Rows(MemorySegment w, long rowBytes, float[] x, float[] xSums, int blocks,
+                                 float[] out, int r, int stride) {
+        MemorySegment w0 = w.asSlice(r * rowBytes, rowBytes);
+        MemorySegment w1 = w.asSlice((r + stride) * rowBytes, rowBytes);
+        MemorySegment w2 = w.asSlice((r + 2 * stride) * rowBytes, rowBytes);
+        MemorySegment w3 = w.asSlice((r + 3 * stride) * rowBytes, rowBytes);
         FloatVector acc0 = FloatVector.zero(F);
         FloatVector acc1 = FloatVector.zero(F);
         FloatVector acc2 = FloatVector.zero(F);
@@ -216,9 +215,9 @@ final class Q4_0WeightMatrix extends WeightMatrix {
             zp3 += d3 * xs;
         }
         out[r] = acc0.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp0;
-        out[r + 1] = acc1.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp1;
-        out[r + 2] = acc2.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp2;
-        out[r + 3] = acc3.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp3;
+        out[r + stride] = acc1.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp1;
+        out[r + 2 * stride] = acc2.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp2;
+        out[r + 3 * stride] = acc3.reduceLanes(VectorOperators.ADD) - ZERO_POINT * zp3;
     }
 
     private float dotScalar(long off, float[] x, int xOff) {

@@ -28,8 +28,9 @@ public final class MatvecBench {
     private static final long MIB = 1L << 20;
     private static final int ROUNDS = Integer.getInteger("bench.rounds", 7);
     private static final long WORKING_SET = Long.getLong("bench.mib", 1024) * MIB;
-    /** Comma-separated sections to run: bandwidth, fused, prefill (default all). */
-    private static final String SECTIONS = System.getProperty("bench.sections", "bandwidth,fused,prefill");
+    /** Comma-separated sections to run: bandwidth, fused, prefill, dispatch (default all). */
+    private static final String SECTIONS =
+            System.getProperty("bench.sections", "bandwidth,fused,prefill,dispatch");
 
     private MatvecBench() {
     }
@@ -50,6 +51,9 @@ public final class MatvecBench {
         }
         if (SECTIONS.contains("prefill")) {
             prefill(maxThreads);
+        }
+        if (SECTIONS.contains("dispatch")) {
+            dispatch(maxThreads);
         }
     }
 
@@ -189,6 +193,43 @@ public final class MatvecBench {
                     }
                     System.out.printf("prefill Q8_0 [2048, 2048] x %d tokens, threads=%d: %.1f GFLOP/s (median %.1f)%n",
                             n, threads, max(gflops), median(gflops));
+                }
+            }
+        }
+    }
+
+    /** Cost of one parallel dispatch with spinning workers, and a small matmul on 1 vs 2 threads. */
+    private static void dispatch(int maxThreads) {
+        com.sun.management.ThreadMXBean mx =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        try (Arena arena = Arena.ofShared()) {
+            WeightMatrix k = RandomWeights.of(GgmlType.Q8_0, 512, 2048, 6, arena);
+            float[] x = RandomWeights.floats(2048, 7);
+            float[] out = new float[512];
+            for (int threads = 1; threads <= maxThreads; threads++) {
+                try (CpuBackend backend = new CpuBackend(threads)) {
+                    int calls = 20_000;
+                    long[] sink = new long[8];
+                    double emptyNs = Double.MAX_VALUE;
+                    double matmulNs = Double.MAX_VALUE;
+                    long allocated = 0;
+                    for (int round = 0; round < ROUNDS; round++) {
+                        long t0 = System.nanoTime();
+                        for (int i = 0; i < calls; i++) {
+                            backend.pool().parallelFor(2 * threads, c -> sink[c & 7]++);
+                        }
+                        long t1 = System.nanoTime();
+                        long b0 = mx.getCurrentThreadAllocatedBytes();
+                        for (int i = 0; i < calls / 10; i++) {
+                            backend.matmul(k, x, out, 1);
+                        }
+                        long t2 = System.nanoTime();
+                        allocated = mx.getCurrentThreadAllocatedBytes() - b0;
+                        emptyNs = Math.min(emptyNs, (t1 - t0) / (double) calls);
+                        matmulNs = Math.min(matmulNs, (t2 - t1) / (calls / 10.0));
+                    }
+                    System.out.printf("threads=%d: empty parallelFor %.2f us, Q8_0 [512, 2048] matvec %.1f us (%.1f GB/s), caller allocated %d B per %d matmuls%n",
+                            threads, emptyNs / 1e3, matmulNs / 1e3, k.data().byteSize() / matmulNs, allocated, calls / 10);
                 }
             }
         }
