@@ -41,7 +41,7 @@ public final class MatvecBench {
                 ROUNDS, WORKING_SET / MIB);
         if (SECTIONS.contains("bandwidth")) {
             for (GgmlType type : new GgmlType[] {GgmlType.Q8_0, GgmlType.F32}) {
-                for (int[] shape : new int[][] {{2048, 8192}, {8192, 2048}}) {
+                for (int[] shape : new int[][] {{8192, 2048}, {2048, 8192}}) {
                     bandwidth(type, shape[0], shape[1], maxThreads);
                 }
             }
@@ -98,7 +98,11 @@ public final class MatvecBench {
         }
     }
 
-    /** The memory-read baseline: sums every 8-byte word of every matrix, split by rows like matmul. */
+    /**
+     * The memory-read baseline: sums every 8-byte word of every matrix, split by rows like a
+     * matmul, each chunk read as four sequential streams (one per quarter), the access pattern
+     * of the matvec kernels.
+     */
     private static void readAll(CpuBackend backend, WeightMatrix[] ws, long[] sink) {
         WorkerPool pool = backend.pool();
         int chunks = pool.parallelism() * CpuBackend.CHUNKS_PER_THREAD;
@@ -110,22 +114,30 @@ public final class MatvecBench {
             pool.parallelFor(chunks, c -> {
                 long from = c * rowsPerChunk * rowBytes;
                 long to = Math.min(w.rows(), (c + 1) * rowsPerChunk) * rowBytes;
-                partial[c * 8] += sum(data, from, to);
+                partial[c * 8] += sum4(data, from, to);
             });
         }
         sink[0] += Arrays.stream(partial).sum();
     }
 
-    private static long sum(MemorySegment s, long from, long to) {
+    private static long sum4(MemorySegment s, long from, long to) {
+        int step = L.vectorByteSize();
+        long quarter = (to - from) / 4 / step * step;
         LongVector acc0 = LongVector.zero(L);
         LongVector acc1 = LongVector.zero(L);
-        int step = L.vectorByteSize();
-        long i = from;
-        for (; i + 2L * step <= to; i += 2L * step) {
+        LongVector acc2 = LongVector.zero(L);
+        LongVector acc3 = LongVector.zero(L);
+        for (long i = from; i < from + quarter; i += step) {
             acc0 = acc0.add(LongVector.fromMemorySegment(L, s, i, ByteOrder.LITTLE_ENDIAN));
-            acc1 = acc1.add(LongVector.fromMemorySegment(L, s, i + step, ByteOrder.LITTLE_ENDIAN));
+            acc1 = acc1.add(LongVector.fromMemorySegment(L, s, i + quarter, ByteOrder.LITTLE_ENDIAN));
+            acc2 = acc2.add(LongVector.fromMemorySegment(L, s, i + 2 * quarter, ByteOrder.LITTLE_ENDIAN));
+            acc3 = acc3.add(LongVector.fromMemorySegment(L, s, i + 3 * quarter, ByteOrder.LITTLE_ENDIAN));
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        long tail = 0;
+        for (long i = from + 4 * quarter; i < to; i++) {
+            tail += s.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i);
+        }
+        return acc0.add(acc1).add(acc2).add(acc3).reduceLanes(VectorOperators.ADD) + tail;
     }
 
     /** Llama-3.2-1B layer shapes: Q/K/V and gate/up as one dispatch vs separate matmuls. */
