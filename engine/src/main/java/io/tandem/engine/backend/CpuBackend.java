@@ -2,159 +2,323 @@ package io.tandem.engine.backend;
 
 import io.tandem.engine.tensor.WeightMatrix;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The CPU backend: Java Vector API kernels, matrix products parallel over output rows on a fixed
- * {@link WorkerPool}. Element-wise kernels run on the caller (they are a small part of a step).
+ * The CPU backend: Java Vector API kernels; matmuls are split by rows over a fixed
+ * {@link WorkerPool} of {@code threads - 1} workers plus the calling thread, created at
+ * construction and stopped by {@link #close()}. The other kernels are light and run on the
+ * calling thread.
+ *
+ * <p>Dispatch is tuned for decode latency: a matmul below {@link #MIN_PARALLEL_MACS}
+ * multiply-adds runs on the caller alone; larger ones are cut into about
+ * {@link #CHUNKS_PER_THREAD} chunks per thread, claimed dynamically so a late-waking worker
+ * delays nothing; idle workers spin {@code spinNanos} before parking, which covers the gap
+ * between the matmuls of one layer. {@link #matmul2} and {@link #matmul3} put the projections
+ * that share an input into one dispatch.
+ *
+ * <p>Shared by the engines of one JVM ({@code tandem serve} runs prefill and decode on the same
+ * cores): dispatches are serialized by a lock, so two engine threads interleave kernel by kernel
+ * instead of oversubscribing the cores with two pools.
  */
 public final class CpuBackend implements Backend {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-    /** Below this many multiply-adds a product runs on the caller alone (dispatch costs more). */
-    private static final long PARALLEL_MIN_MACS = 1 << 15;
+    /** Matmuls with fewer multiply-adds run on the caller: about 25 us of single-thread work. */
+    static final long MIN_PARALLEL_MACS = 1L << 18;
+    /** Chunks per thread: enough to rebalance around a descheduled thread, few enough to claim cheaply. */
+    static final int CHUNKS_PER_THREAD = 4;
+    /** A chunk carries at least this much work so that claiming it stays negligible. */
+    static final long MIN_CHUNK_MACS = 1L << 16;
+    /** Chunk boundaries are multiples of the kernels' row tile. */
+    static final int ROW_ALIGN = 4;
+    /** Default idle spin of a worker before it parks. */
+    static final long DEFAULT_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
 
     private final WorkerPool pool;
+    private final MatmulJob job = new MatmulJob();
+    private final ReentrantLock dispatchLock = new ReentrantLock();
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** @param threads compute threads, the caller included */
+    /** One thread per available processor. */
+    public CpuBackend() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    /**
+     * @param threads degree of parallelism, the calling thread included; at least 1
+     * @throws IllegalArgumentException if {@code threads < 1}
+     */
     public CpuBackend(int threads) {
-        this.pool = new WorkerPool(threads);
+        this(threads, DEFAULT_SPIN_NANOS);
+    }
+
+    /**
+     * @param threads   degree of parallelism, the calling thread included; at least 1
+     * @param spinNanos how long an idle worker spins before parking, in nanoseconds
+     */
+    public CpuBackend(int threads, long spinNanos) {
+        this.pool = new WorkerPool(threads, spinNanos, "tandem-cpu");
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
     }
 
     @Override
     public int threads() {
-        return pool.threads();
+        return pool.parallelism();
     }
 
     @Override
     public void matmul(WeightMatrix w, float[] x, float[] out, int n) {
-        if ((long) w.rows() * w.cols() * n < PARALLEL_MIN_MACS) {
-            w.matmulRows(x, n, out, 0, w.rows());
-        } else {
-            pool.run(w.rows(), (from, to, thread) -> w.matmulRows(x, n, out, from, to));
+        checkMatmul(w, x, out, n, w.cols());
+        acquire();
+        job.set(x, n);
+        job.add(w, out);
+        run(job);
+    }
+
+    @Override
+    public void matmul2(WeightMatrix w0, WeightMatrix w1, float[] x, float[] out0, float[] out1, int n) {
+        checkMatmul(w0, x, out0, n, w0.cols());
+        checkMatmul(w1, x, out1, n, w0.cols());
+        acquire();
+        job.set(x, n);
+        job.add(w0, out0);
+        job.add(w1, out1);
+        run(job);
+    }
+
+    @Override
+    public void matmul3(WeightMatrix w0, WeightMatrix w1, WeightMatrix w2, float[] x,
+                        float[] out0, float[] out1, float[] out2, int n) {
+        checkMatmul(w0, x, out0, n, w0.cols());
+        checkMatmul(w1, x, out1, n, w0.cols());
+        checkMatmul(w2, x, out2, n, w0.cols());
+        acquire();
+        job.set(x, n);
+        job.add(w0, out0);
+        job.add(w1, out1);
+        job.add(w2, out2);
+        run(job);
+    }
+
+    private static void checkMatmul(WeightMatrix w, float[] x, float[] out, int n, int cols) {
+        if (n < 1) {
+            throw new IllegalArgumentException("n must be at least 1, got " + n);
         }
+        if (w.cols() != cols) {
+            throw new IllegalArgumentException("fused matmul needs equal cols: " + w + " vs cols " + cols);
+        }
+        Objects.checkFromIndexSize(0, (long) n * w.cols(), x.length);
+        Objects.checkFromIndexSize(0, (long) n * w.rows(), out.length);
+    }
+
+    private void run(MatmulJob j) {
+        try {
+            if (closed.get()) {
+                throw new IllegalStateException("CpuBackend is closed");
+            }
+            long macs = j.totalRows * (long) j.cols * j.n;
+            int p = pool.parallelism();
+            if (p == 1 || macs < MIN_PARALLEL_MACS) {
+                j.runSerial();
+                return;
+            }
+            long minRows = Math.max(1, MIN_CHUNK_MACS / ((long) j.cols * j.n));
+            long rows = Math.max(minRows, ceilDiv(j.totalRows, (long) p * CHUNKS_PER_THREAD));
+            j.plan((int) Math.min(Integer.MAX_VALUE, ceilDiv(rows, ROW_ALIGN) * ROW_ALIGN));
+            pool.parallelFor(j.chunks, j);
+        } finally {
+            j.clear();
+            dispatchLock.unlock();
+        }
+    }
+
+    private void acquire() {
+        dispatchLock.lock();
+    }
+
+    @Override
+    public int parallelSlots() {
+        return pool.parallelism() * CHUNKS_PER_THREAD;
     }
 
     @Override
     public void parallelFor(int count, RangeTask task) {
-        pool.run(count, task);
+        if (count <= 0) {
+            return;
+        }
+        int chunks = Math.min(count, parallelSlots());
+        if (pool.parallelism() == 1 || chunks == 1) {
+            task.run(0, count, 0);
+            return;
+        }
+        dispatchLock.lock();
+        try {
+            if (closed.get()) {
+                throw new IllegalStateException("CpuBackend is closed");
+            }
+            pool.parallelFor(chunks, c -> task.run((int) ((long) count * c / chunks),
+                    (int) ((long) count * (c + 1) / chunks), c));
+        } finally {
+            dispatchLock.unlock();
+        }
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
     }
 
     @Override
     public void rmsNorm(float[] x, float[] weight, float[] out, int n, int dim, float eps) {
+        Objects.checkFromIndexSize(0, dim, weight.length);
+        Objects.checkFromIndexSize(0, (long) n * dim, x.length);
+        Objects.checkFromIndexSize(0, (long) n * dim, out.length);
         for (int t = 0; t < n; t++) {
-            int off = t * dim;
-            double ss = 0;
-            for (int i = 0; i < dim; i++) {
-                ss += x[off + i] * x[off + i];
-            }
-            float scale = (float) (1.0 / Math.sqrt((float) (ss / dim) + eps));
-            for (int i = 0; i < dim; i++) {
-                out[off + i] = x[off + i] * scale * weight[i];
-            }
+            VectorMath.rmsNorm(x, t * dim, weight, out, t * dim, dim, eps);
         }
     }
 
     @Override
-    public void rope(float[] x, int n, int numHeads, int headDim, int rotaryDim, int[] positions, RopeStyle style,
-                     float theta) {
-        // As ggml's rope: angle_i = pos · theta^(-2i/rotaryDim), accumulated in float.
-        float thetaScale = (float) Math.pow(theta, -2.0 / rotaryDim);
-        int half = rotaryDim / 2;
-        for (int t = 0; t < n; t++) {
-            float angle = positions[t];
-            for (int i = 0; i < half; i++) {
-                float c = (float) Math.cos(angle);
-                float s = (float) Math.sin(angle);
-                for (int h = 0; h < numHeads; h++) {
-                    int base = t * numHeads * headDim + h * headDim;
-                    int a = style == RopeStyle.NORMAL ? base + 2 * i : base + i;
-                    int b = style == RopeStyle.NORMAL ? a + 1 : a + half;
-                    float x0 = x[a];
-                    float x1 = x[b];
-                    x[a] = x0 * c - x1 * s;
-                    x[b] = x0 * s + x1 * c;
-                }
-                angle *= thetaScale;
-            }
-        }
+    public void rope(float[] x, int n, int numHeads, int headDim, int rotaryDim, int[] positions,
+                     RopeStyle style, float theta, float[] freqFactors) {
+        RotaryEmbedding.apply(x, n, numHeads, headDim, rotaryDim, positions, style, theta, freqFactors);
     }
 
     @Override
     public void swiglu(float[] gate, float[] up, int len) {
-        for (int i = 0; i < len; i++) {
-            float g = gate[i];
-            gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
-        }
+        VectorMath.swiglu(gate, up, len);
     }
 
     @Override
     public void add(float[] acc, float[] x, int len) {
-        int i = 0;
-        for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-            FloatVector.fromArray(S, acc, i).add(FloatVector.fromArray(S, x, i)).intoArray(acc, i);
-        }
-        for (; i < len; i++) {
-            acc[i] += x[i];
-        }
+        VectorMath.add(acc, x, len);
     }
 
     @Override
     public void softmax(float[] x, int off, int len) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < len; i++) {
-            max = Math.max(max, x[off + i]);
-        }
-        double sum = 0;
-        for (int i = 0; i < len; i++) {
-            float e = (float) Math.exp(x[off + i] - max);
-            x[off + i] = e;
-            sum += e;
-        }
-        float inv = (float) (1.0 / sum);
-        for (int i = 0; i < len; i++) {
-            x[off + i] *= inv;
-        }
+        VectorMath.softmax(x, off, len);
+    }
+
+    @Override
+    public float dot(float[] a, int aOff, float[] b, int bOff, int len) {
+        return VectorMath.dot(a, aOff, b, bOff, len);
+    }
+
+    @Override
+    public void axpy(float a, float[] x, int xOff, float[] y, int yOff, int len) {
+        VectorMath.axpy(a, x, xOff, y, yOff, len);
     }
 
     @Override
     public float dot(float[] q, int qOff, MemorySegment k, long kByteOff, int len) {
-        int i = 0;
-        float sum = 0f;
-        if (len >= S.length()) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                acc = FloatVector.fromMemorySegment(S, k, kByteOff + 4L * i, ByteOrder.LITTLE_ENDIAN)
-                        .fma(FloatVector.fromArray(S, q, qOff + i), acc);
-            }
-            sum = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < len; i++) {
-            sum += q[qOff + i] * k.get(ValueLayout.JAVA_FLOAT_UNALIGNED, kByteOff + 4L * i);
-        }
-        return sum;
+        return KvVectorMath.dotF32(q, qOff, k, kByteOff, len);
     }
 
     @Override
     public void axpy(float a, MemorySegment v, long vByteOff, float[] y, int yOff, int len) {
-        int i = 0;
-        if (len >= S.length()) {
-            FloatVector av = FloatVector.broadcast(S, a);
-            for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-                FloatVector.fromMemorySegment(S, v, vByteOff + 4L * i, ByteOrder.LITTLE_ENDIAN)
-                        .fma(av, FloatVector.fromArray(S, y, yOff + i)).intoArray(y, yOff + i);
-            }
-        }
-        for (; i < len; i++) {
-            y[yOff + i] += a * v.get(ValueLayout.JAVA_FLOAT_UNALIGNED, vByteOff + 4L * i);
-        }
+        KvVectorMath.axpyF32(a, v, vByteOff, y, yOff, len);
     }
 
     @Override
+    public float dotF16(float[] q, int qOff, MemorySegment k, long kByteOff, int len) {
+        return KvVectorMath.dotF16(q, qOff, k, kByteOff, len);
+    }
+
+    @Override
+    public void axpyF16(float a, MemorySegment v, long vByteOff, float[] y, int yOff, int len) {
+        KvVectorMath.axpyF16(a, v, vByteOff, y, yOff, len);
+    }
+
+    /** The pool matmuls run on (for benchmarks that compare against a plain parallel read). */
+    WorkerPool pool() {
+        return pool;
+    }
+
+    /** Worker threads still running (for tests: 0 after {@link #close()}). */
+    int liveWorkers() {
+        return pool.liveWorkers();
+    }
+
+    /** Stops and joins the worker threads; idempotent. Matmuls afterwards throw {@link IllegalStateException}. */
+    @Override
     public void close() {
-        pool.close();
+        if (closed.compareAndSet(false, true)) {
+            pool.close();
+        }
+    }
+
+    /**
+     * The reusable description of one (possibly fused) matmul dispatch: up to three weights over
+     * the same input, cut into row chunks of {@code chunkRows}; chunk {@code c} belongs to the
+     * weight {@code m} with {@code firstChunk[m] <= c < firstChunk[m + 1]}.
+     */
+    private static final class MatmulJob implements WorkerPool.ChunkTask {
+        final WeightMatrix[] weights = new WeightMatrix[3];
+        final float[][] outs = new float[3][];
+        final int[] firstChunk = new int[4];
+        int count;
+        float[] x;
+        int n;
+        int cols;
+        long totalRows;
+        int chunkRows;
+        int chunks;
+
+        void set(float[] x, int n) {
+            this.count = 0;
+            this.x = x;
+            this.n = n;
+            this.totalRows = 0;
+            this.cols = -1;
+        }
+
+        void add(WeightMatrix w, float[] out) {
+            weights[count] = w;
+            outs[count] = out;
+            cols = w.cols();
+            totalRows += w.rows();
+            count++;
+        }
+
+        void plan(int rowsPerChunk) {
+            chunkRows = rowsPerChunk;
+            int c = 0;
+            for (int m = 0; m < count; m++) {
+                firstChunk[m] = c;
+                c += (weights[m].rows() + rowsPerChunk - 1) / rowsPerChunk;
+            }
+            firstChunk[count] = c;
+            chunks = c;
+        }
+
+        void runSerial() {
+            for (int m = 0; m < count; m++) {
+                weights[m].matmulRows(x, n, outs[m], 0, weights[m].rows());
+            }
+        }
+
+        @Override
+        public void run(int chunk) {
+            int m = 0;
+            while (chunk >= firstChunk[m + 1]) {
+                m++;
+            }
+            WeightMatrix w = weights[m];
+            int start = (chunk - firstChunk[m]) * chunkRows;
+            w.matmulRows(x, n, outs[m], start, Math.min(w.rows(), start + chunkRows));
+        }
+
+        void clear() {
+            for (int m = 0; m < 3; m++) {
+                weights[m] = null;
+                outs[m] = null;
+            }
+            x = null;
+        }
     }
 }

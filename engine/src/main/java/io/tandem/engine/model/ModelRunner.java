@@ -41,7 +41,7 @@ public final class ModelRunner {
     private final float[] up;     // [T, hiddenDim]
     private final float[] last;   // [S, dim] final hidden state of sequences that want logits
     private final float[] logits; // [S, vocab]
-    private final float[][] scores; // per worker thread: [contextLength]
+    private final float[][] scores; // per parallel slot: [contextLength]
     private final int[] logitRows;  // batch sequence index -> row in logits, or -1
 
     /**
@@ -76,7 +76,7 @@ public final class ModelRunner {
         last = new float[maxSeqs * config.dim()];
         logits = new float[maxSeqs * config.vocabSize()];
         logitRows = new int[maxSeqs];
-        scores = new float[backend.threads()][config.contextLength()];
+        scores = new float[backend.parallelSlots()][config.contextLength()];
     }
 
     public ModelConfig config() {
@@ -126,9 +126,7 @@ public final class ModelRunner {
     private void attentionBlock(ForwardBatch batch, int layer, LayerWeights w) {
         int n = batch.numTokens;
         backend.rmsNorm(x, w.attnNorm(), xb, n, config.dim(), config.rmsNormEps());
-        backend.matmul(w.wq(), xb, q, n);
-        backend.matmul(w.wk(), xb, k, n);
-        backend.matmul(w.wv(), xb, v, n);
+        backend.matmul3(w.wq(), w.wk(), w.wv(), xb, q, k, v, n);
         if (w.bq() != null) {
             addBias(q, w.bq(), n);
             addBias(k, w.bk(), n);
@@ -152,8 +150,7 @@ public final class ModelRunner {
 
     private void feedForwardBlock(int n, LayerWeights w) {
         backend.rmsNorm(x, w.ffnNorm(), xb, n, config.dim(), config.rmsNormEps());
-        backend.matmul(w.wGate(), xb, gate, n);
-        backend.matmul(w.wUp(), xb, up, n);
+        backend.matmul2(w.wGate(), w.wUp(), xb, gate, up, n);
         backend.swiglu(gate, up, n * config.hiddenDim());
         backend.matmul(w.wDown(), gate, proj, n);
         backend.add(x, proj, n * config.dim());

@@ -1,76 +1,149 @@
 package io.tandem.engine.tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 
 /**
- * A 2-D weight tensor {@code [rows = out features, cols = in features]} in ggml layout: row-major,
- * each row {@code cols} elements, quantized rows made of {@code cols/32} blocks (see
- * {@link GgmlType}). Backed by a {@link MemorySegment} it does not own (a memory-mapped GGUF file).
- * Thread-safe: read-only.
+ * A 2-D weight tensor {@code [rows = out features, cols = in features]} in ggml layout over a
+ * {@link MemorySegment}: row-major, row {@code r} starts at byte {@code r * rowBytes()}; a
+ * quantized row is {@code cols / 32} consecutive blocks (layouts in {@link GgmlType}). Data is
+ * little-endian. The segment may be a read-only slice of a memory-mapped GGUF file or an
+ * Arena-allocated segment; this object only reads it and never outlives its owner's arena.
+ *
+ * <p>The kernels are the hot path of a Llama forward pass: {@link #matmulRows} with {@code n = 1}
+ * is the decode matrix-vector product (memory-bandwidth bound, several rows are streamed at
+ * once), with {@code n > 1} the prefill matrix-matrix product (compute bound: each row tile is
+ * dequantized once into a per-thread float scratch and multiplied against tiles of tokens).
+ * Instances are immutable and safe to use from several threads at once, each thread working on
+ * its own rows. No kernel allocates in the steady state.
  */
-public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix, Q8_0Matrix, Q4_0Matrix {
-    protected final MemorySegment data;
-    protected final int rows;
-    protected final int cols;
-    protected final long rowBytes;
+public abstract sealed class WeightMatrix
+        permits F32WeightMatrix, F16WeightMatrix, BF16WeightMatrix, Q8_0WeightMatrix, Q4_0WeightMatrix {
 
-    protected WeightMatrix(GgmlType type, MemorySegment data, int rows, int cols) {
+    final MemorySegment data;
+    final int rows;
+    final int cols;
+    final long rowBytes;
+
+    WeightMatrix(MemorySegment data, int rows, int cols, long rowBytes) {
         this.data = data;
         this.rows = rows;
         this.cols = cols;
-        this.rowBytes = type.byteSize(cols);
-        long need = rowBytes * rows;
-        if (data.byteSize() != need) {
-            throw new IllegalArgumentException(type + " matrix [" + rows + ", " + cols + "] needs " + need
-                    + " bytes, got " + data.byteSize());
-        }
+        this.rowBytes = rowBytes;
     }
 
     /**
-     * Wraps {@code data} as a {@code [rows, cols]} matrix of {@code type}.
+     * Wraps {@code data} as a {@code [rows, cols]} weight of {@code type}.
      *
-     * @throws IllegalArgumentException if the size does not match or {@code cols} is not a
-     *                                  multiple of the type's block size
+     * @throws IllegalArgumentException if a dimension is not positive, {@code cols} is not a
+     *         multiple of the type's block size, or the segment's size is not exactly
+     *         {@code type.byteSize(rows * cols)} bytes; the message names the mismatch
      */
     public static WeightMatrix of(GgmlType type, MemorySegment data, int rows, int cols) {
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(data, "data");
+        if (rows <= 0 || cols <= 0) {
+            throw new IllegalArgumentException(
+                    "weight shape must be positive, got [" + rows + ", " + cols + "]");
+        }
+        if (cols % type.blockSize() != 0) {
+            throw new IllegalArgumentException(type + " weight [" + rows + ", " + cols
+                    + "]: cols must be a multiple of the block size " + type.blockSize());
+        }
+        long expected = type.byteSize((long) rows * cols);
+        if (data.byteSize() != expected) {
+            throw new IllegalArgumentException(type + " weight [" + rows + ", " + cols + "] needs "
+                    + expected + " bytes, segment has " + data.byteSize());
+        }
         return switch (type) {
-            case F32 -> new F32Matrix(data, rows, cols);
-            case F16 -> new F16Matrix(data, rows, cols);
-            case BF16 -> new BF16Matrix(data, rows, cols);
-            case Q8_0 -> new Q8_0Matrix(data, rows, cols);
-            case Q4_0 -> new Q4_0Matrix(data, rows, cols);
+            case F32 -> new F32WeightMatrix(data, rows, cols);
+            case F16 -> new F16WeightMatrix(data, rows, cols);
+            case BF16 -> new BF16WeightMatrix(data, rows, cols);
+            case Q8_0 -> new Q8_0WeightMatrix(data, rows, cols);
+            case Q4_0 -> new Q4_0WeightMatrix(data, rows, cols);
         };
     }
 
+    /** Output features. */
     public final int rows() {
         return rows;
     }
 
+    /** Input features. */
     public final int cols() {
         return cols;
     }
 
+    /** Element type of {@link #data()}. */
     public abstract GgmlType type();
 
+    /** The weight bytes, {@code rows * rowBytes()} long. */
     public final MemorySegment data() {
         return data;
     }
 
-    /** {@code Σ_c w[row, c] · x[xOffset + c]}. */
+    /** Bytes of one row. */
+    public final long rowBytes() {
+        return rowBytes;
+    }
+
+    /**
+     * Dot product of row {@code row} with {@code x[xOffset, xOffset + cols)}.
+     *
+     * @throws IndexOutOfBoundsException if {@code row} is not a row or {@code x} is too short
+     */
     public abstract float dot(int row, float[] x, int xOffset);
 
-    /** Writes row {@code row} as floats to {@code out[outOffset, outOffset + cols)}. */
+    /**
+     * Writes row {@code row} as floats to {@code out[outOffset, outOffset + cols)} with ggml's
+     * dequantization ({@code dequantize_row_*}): bit-exact, the value of a quantized element is
+     * {@code d * q} in float. Used for embedding lookup and by the prefill kernel.
+     *
+     * @throws IndexOutOfBoundsException if {@code row} is not a row or {@code out} is too short
+     */
     public abstract void dequantizeRow(int row, float[] out, int outOffset);
 
     /**
-     * {@code out[t·rows + r] = dot(r, x, t·cols)} for tokens {@code t < n} and rows
-     * {@code [rowStart, rowEnd)}. Each row's bytes stay in L1 while the tokens reuse them.
+     * Batched kernel: {@code out[t * rows + r] = dot(r, x, t * cols)} for tokens
+     * {@code t in [0, n)} and rows {@code r in [rowStart, rowEnd)}; other elements of {@code out}
+     * are left as they are, so threads may fill disjoint row ranges of one {@code out}.
+     *
+     * @param x   activations {@code [n, cols]}
+     * @param n   tokens, at least 1
+     * @param out results {@code [n, rows]}
+     * @throws IndexOutOfBoundsException if the row range is not within {@code [0, rows]} or an
+     *         array is shorter than its shape
      */
-    public void matmulRows(float[] x, int n, float[] out, int rowStart, int rowEnd) {
-        for (int r = rowStart; r < rowEnd; r++) {
-            for (int t = 0; t < n; t++) {
-                out[t * rows + r] = dot(r, x, t * cols);
-            }
+    public final void matmulRows(float[] x, int n, float[] out, int rowStart, int rowEnd) {
+        Objects.checkFromToIndex(rowStart, rowEnd, rows);
+        if (n < 1) {
+            throw new IllegalArgumentException("n must be at least 1, got " + n);
         }
+        Objects.checkFromIndexSize(0, (long) n * cols, x.length);
+        Objects.checkFromIndexSize(0, (long) n * rows, out.length);
+        if (n == 1) {
+            matvec(x, out, rowStart, rowEnd);
+        } else {
+            TiledMatmul.matmul(this, x, n, out, rowStart, rowEnd);
+        }
+    }
+
+    /**
+     * Decode path ({@code n = 1}): {@code out[r] = dot(r, x, 0)} for rows in range. Types with a
+     * multi-row kernel override this; bounds are checked by the caller.
+     */
+    void matvec(float[] x, float[] out, int rowStart, int rowEnd) {
+        for (int r = rowStart; r < rowEnd; r++) {
+            out[r] = dot(r, x, 0);
+        }
+    }
+
+    final long rowOffset(int row) {
+        return Objects.checkIndex(row, rows) * rowBytes;
+    }
+
+    @Override
+    public String toString() {
+        return type() + "[" + rows + ", " + cols + "]";
     }
 }
