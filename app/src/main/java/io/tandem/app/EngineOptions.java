@@ -24,13 +24,17 @@ final class EngineOptions {
             description = "Tokens per prefill step (chunked prefill budget). Default: ${DEFAULT-VALUE}.")
     int maxNumBatchedTokens;
 
+    @Option(names = "--enable-prefix-caching", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Reuse the KV of cached full-block prompt prefixes (vLLM's flag; on by default).")
+    boolean enablePrefixCaching;
+
     @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
             description = "Compute threads of the CPU backend; 0 = all processors.")
     int threads;
 
     EngineConfig toConfig() {
         return new EngineConfig(blockSize, KvDtype.parse(kvDtype), kvCacheMib << 20, maxNumSeqs, maxNumBatchedTokens,
-                1024, Duration.ofSeconds(30));
+                1024, Duration.ofSeconds(30), enablePrefixCaching);
     }
 
     int threadCount() {

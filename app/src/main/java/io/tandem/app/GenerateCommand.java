@@ -51,6 +51,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep generating past the end-of-sequence token.")
     boolean ignoreEos;
 
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "0",
+            description = "Untimed runs of the same request first, so the JIT has compiled the kernels (llama-bench warms up too). Default: ${DEFAULT-VALUE}.")
+    int warmup;
+
     @Override
     public Integer call() throws Exception {
         if ((prompt == null) == (promptTokens <= 0)) {
@@ -62,6 +66,11 @@ final class GenerateCommand implements Callable<Integer> {
             SamplingParams sampling = new SamplingParams(temperature, topP, topK, maxTokens, samplingSeed, List.of(), ignoreEos);
             int[] ids = promptTokens > 0 ? syntheticPrompt(model, promptTokens) : null;
             CompletionRequest request = new CompletionRequest("generate", null, ids == null ? prompt : null, ids, sampling);
+            for (int i = 0; i < warmup; i++) {
+                // Its own cache salt: a warm-up must not leave the timed prompt in the prefix cache.
+                runQuietly(local, new CompletionRequest("warmup-" + i, null, request.prompt(), request.promptTokenIds(),
+                        sampling, "warmup-" + i));
+            }
             CompletableFuture<Usage> done = new CompletableFuture<>();
             long[] times = new long[3]; // start, first token, last token
             times[0] = System.nanoTime();
@@ -94,7 +103,8 @@ final class GenerateCommand implements Callable<Integer> {
             System.out.println();
             double prefillSeconds = (times[1] - times[0]) / 1e9;
             double decodeSeconds = (times[2] - times[1]) / 1e9;
-            System.err.printf("tandem generate: model %s, %d threads%n", model.id(), engineOptions.threadCount());
+            System.err.printf("tandem generate: model %s, %d threads, %d warm-up run(s)%n", model.id(),
+                    engineOptions.threadCount(), warmup);
             System.err.printf("  prompt   %5d tokens in %8.3f s = %9.2f tokens/s (prefill, to first token)%n",
                     usage.promptTokens(), prefillSeconds, usage.promptTokens() / prefillSeconds);
             System.err.printf("  generated %4d tokens; %d after the first in %8.3f s = %9.2f tokens/s (decode)%n",
@@ -102,6 +112,25 @@ final class GenerateCommand implements Callable<Integer> {
                     (usage.completionTokens() - 1) / decodeSeconds);
         }
         return 0;
+    }
+
+    private static void runQuietly(LocalDeployment local, CompletionRequest request) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        local.router.generate(request, new GenerationListener() {
+            @Override
+            public void onOutput(int[] tokenIds, String textDelta) {}
+
+            @Override
+            public void onFinish(FinishReason reason, Usage usage) {
+                done.complete(null);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+                done.completeExceptionally(error);
+            }
+        });
+        done.join();
     }
 
     /** The prompt llama.cpp-ref's bench.mjs builds for a model with BOS: ids 259 + (i·7919 mod 200), no BOS. */
