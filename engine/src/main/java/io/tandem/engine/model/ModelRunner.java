@@ -29,6 +29,8 @@ public final class ModelRunner {
     private final KvCacheStorage kv;
     private final KvCacheSpec spec;
     private final float attentionScale;
+    /** Whether the KV cache holds binary16 (converted on write, widened on read) instead of f32. */
+    private final boolean kvF16;
 
     private final float[] x;      // [T, dim] residual stream
     private final float[] xb;     // [T, dim] normalized input
@@ -59,9 +61,7 @@ public final class ModelRunner {
                 || spec.headDim() != config.headDim()) {
             throw new IllegalArgumentException("KV cache geometry " + spec + " does not match model " + config);
         }
-        if (spec.dtype() != KvDtype.F32) {
-            throw new IllegalArgumentException("KV dtype " + spec.dtype() + " is not supported by the CPU runner yet");
-        }
+        this.kvF16 = spec.dtype() == KvDtype.F16;
         this.attentionScale = (float) (1.0 / Math.sqrt(config.headDim()));
         int t = maxBatchTokens;
         x = new float[t * config.dim()];
@@ -177,10 +177,21 @@ public final class ModelRunner {
                 int slot = pos % blockSize;
                 for (int h = 0; h < config.numKvHeads(); h++) {
                     int src = t * config.kvDim() + h * headDim;
-                    MemorySegment.copy(k, src, pages, F32, page + spec.keyOffsetInPage(h, slot), headDim);
-                    MemorySegment.copy(v, src, pages, F32, page + spec.valueOffsetInPage(h, slot), headDim);
+                    storeKv(k, src, pages, page + spec.keyOffsetInPage(h, slot), headDim);
+                    storeKv(v, src, pages, page + spec.valueOffsetInPage(h, slot), headDim);
                 }
             }
+        }
+    }
+
+    /** Writes {@code len} floats of {@code src} at byte {@code offset} of the pages, in the KV dtype. */
+    private void storeKv(float[] src, int from, MemorySegment pages, long offset, int len) {
+        if (!kvF16) {
+            MemorySegment.copy(src, from, pages, F32, offset, len);
+            return;
+        }
+        for (int i = 0; i < len; i++) {
+            pages.set(ValueLayout.JAVA_SHORT_UNALIGNED, offset + 2L * i, Float.floatToFloat16(src[from + i]));
         }
     }
 
@@ -198,7 +209,8 @@ public final class ModelRunner {
         int blockSize = spec.blockSize();
         for (int j = 0; j <= pos; j++) {
             long page = kv.pageOffset(table.blockId(j / blockSize));
-            sc[j] = backend.dot(q, qOff, pages, page + spec.keyOffsetInPage(kvHead, j % blockSize), headDim)
+            long kOff = page + spec.keyOffsetInPage(kvHead, j % blockSize);
+            sc[j] = (kvF16 ? backend.dotF16(q, qOff, pages, kOff, headDim) : backend.dot(q, qOff, pages, kOff, headDim))
                     * attentionScale;
         }
         backend.softmax(sc, 0, pos + 1);
@@ -206,7 +218,12 @@ public final class ModelRunner {
         java.util.Arrays.fill(att, outOff, outOff + headDim, 0f);
         for (int j = 0; j <= pos; j++) {
             long page = kv.pageOffset(table.blockId(j / blockSize));
-            backend.axpy(sc[j], pages, page + spec.valueOffsetInPage(kvHead, j % blockSize), att, outOff, headDim);
+            long vOff = page + spec.valueOffsetInPage(kvHead, j % blockSize);
+            if (kvF16) {
+                backend.axpyF16(sc[j], pages, vOff, att, outOff, headDim);
+            } else {
+                backend.axpy(sc[j], pages, vOff, att, outOff, headDim);
+            }
         }
     }
 
