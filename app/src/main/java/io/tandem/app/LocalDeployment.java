@@ -9,6 +9,10 @@ import io.tandem.engine.backend.CpuBackend;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.router.Router;
 import io.tandem.router.ServingMetrics;
+import io.tandem.router.worker.LocalDecodeWorker;
+import io.tandem.router.worker.LocalPrefillWorker;
+import io.tandem.router.worker.RoundRobinPolicy;
+import java.util.List;
 import io.tandem.router.template.ChatTemplates;
 
 /**
@@ -30,8 +34,9 @@ final class LocalDeployment implements AutoCloseable {
         this.prefill = new PrefillEngine("prefill-0", model, backend, config);
         this.decode = new DecodeEngine(model, backend, config, new InProcessKvTransport(prefill));
         String bos = model.tokenizer().bosId() >= 0 ? model.tokenizer().tokenText(model.tokenizer().bosId()) : "";
-        this.router = new Router(model, ChatTemplates.forTemplate(model.chatTemplate(), bos), prefill, decode, maxInFlight,
-                metrics);
+        this.router = new Router(model, ChatTemplates.forTemplate(model.chatTemplate(), bos),
+                List.of(new LocalPrefillWorker(prefill)), List.of(new LocalDecodeWorker("decode-0", decode)),
+                new RoundRobinPolicy(), maxInFlight, metrics);
     }
 
     @Override

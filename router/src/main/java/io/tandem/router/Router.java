@@ -1,16 +1,17 @@
 package io.tandem.router;
 
-import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.FinishReason;
 import io.tandem.engine.InvalidArgumentException;
 import io.tandem.engine.PrefillCallback;
-import io.tandem.engine.PrefillEngine;
 import io.tandem.engine.PrefillRequest;
 import io.tandem.engine.PrefillResult;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.engine.tokenizer.Tokenizer;
+import io.tandem.router.worker.DecodeWorkerClient;
+import io.tandem.router.worker.PrefillWorkerClient;
+import io.tandem.router.worker.RoutingPolicy;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -31,8 +32,9 @@ public final class Router implements GenerationService, AutoCloseable {
     private final LlamaModel model;
     private final ModelCard card;
     private final ChatTemplate chatTemplate;
-    private final PrefillEngine prefill;
-    private final DecodeEngine decode;
+    private final List<PrefillWorkerClient> prefillWorkers;
+    private final List<DecodeWorkerClient> decodeWorkers;
+    private final RoutingPolicy routing;
     private final int maxInFlight;
     private final ServingMetrics metrics;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -40,17 +42,21 @@ public final class Router implements GenerationService, AutoCloseable {
     private final ExecutorService outputExecutor = Executors.newVirtualThreadPerTaskExecutor();
 
     /**
-     * @param maxInFlight requests admitted at once; more get {@link OverloadedException}
-     * @param metrics     where finished requests are recorded
+     * @param prefillWorkers the prefill pool
+     * @param decodeWorkers  the decode pool
+     * @param routing        picks a prefill and a decode worker per request
+     * @param maxInFlight    requests admitted at once; more get {@link OverloadedException}
+     * @param metrics        where finished requests are recorded
      */
-    public Router(LlamaModel model, ChatTemplate chatTemplate, PrefillEngine prefill, DecodeEngine decode, int maxInFlight,
-                  ServingMetrics metrics) {
+    public Router(LlamaModel model, ChatTemplate chatTemplate, List<PrefillWorkerClient> prefillWorkers,
+                  List<DecodeWorkerClient> decodeWorkers, RoutingPolicy routing, int maxInFlight, ServingMetrics metrics) {
         this.metrics = metrics;
+        this.prefillWorkers = List.copyOf(prefillWorkers);
+        this.decodeWorkers = List.copyOf(decodeWorkers);
+        this.routing = routing;
         this.model = model;
         this.card = new ModelCard(model.id(), model.config().contextLength(), Instant.now().getEpochSecond(), "tandem");
         this.chatTemplate = chatTemplate;
-        this.prefill = prefill;
-        this.decode = decode;
         this.maxInFlight = maxInFlight;
     }
 
@@ -80,16 +86,20 @@ public final class Router implements GenerationService, AutoCloseable {
             sampling = sampling.withMaxTokens(Math.max(1, model.config().contextLength() - prompt.length));
         }
         validate(prompt, sampling);
+        PrefillWorkerClient prefill = routing.choosePrefill(prefillWorkers, prompt);
+        if (prefill == null) {
+            throw new OverloadedException("no healthy prefill worker", 1);
+        }
         if (inFlight.incrementAndGet() > maxInFlight) {
             inFlight.decrementAndGet();
             throw new OverloadedException("server is at its limit of " + maxInFlight + " requests in flight", 1);
         }
         String engineId = request.requestId() + "#" + nextId.incrementAndGet();
         long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
-        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime());
+        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), prefill);
         flow.output = new RequestOutput(sampling.maxTokens(), prompt, tokenizer, sampling.stop(), outputExecutor,
                 listener, flow::cancel, flow);
-        if (!prefill.submit(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt()), flow)) {
+        if (!prefill.prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt()), flow)) {
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
         }
@@ -149,11 +159,14 @@ public final class Router implements GenerationService, AutoCloseable {
         final long seed;
         final AtomicBoolean cancelled = new AtomicBoolean();
         final AtomicBoolean finished = new AtomicBoolean();
-        volatile boolean decoding;
+        final PrefillWorkerClient prefill;
+        volatile DecodeWorkerClient decode;
         RequestOutput output;
 
-        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos) {
+        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos,
+             PrefillWorkerClient prefill) {
             this.engineId = engineId;
+            this.prefill = prefill;
             this.arrivalNanos = arrivalNanos;
             this.prompt = prompt;
             this.sampling = sampling;
@@ -167,17 +180,22 @@ public final class Router implements GenerationService, AutoCloseable {
             output.onToken(first);
             boolean eos = !sampling.ignoreEos() && model.tokenizer().isEndOfGeneration(first);
             if (cancelled.get() || eos || sampling.maxTokens() == 1) {
-                prefill.release(result.kvHandle().leaseId());
+                prefill.release(result.kvHandle());
                 output.onFinish(cancelled.get() ? FinishReason.ABORT : eos ? FinishReason.STOP : FinishReason.LENGTH);
                 return;
             }
-            decoding = true;
-            DecodeRequest d = new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed);
-            if (!decode.submit(d, output)) {
-                prefill.release(result.kvHandle().leaseId());
+            DecodeWorkerClient d = routing.chooseDecode(decodeWorkers);
+            if (d == null) {
+                prefill.release(result.kvHandle());
+                output.onError(new OverloadedException("no healthy decode worker", 1));
+                return;
+            }
+            decode = d;
+            if (!d.decode(new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed), output)) {
+                prefill.release(result.kvHandle());
                 output.onError(new OverloadedException("decode queue is full", 1));
             } else if (cancelled.get()) {
-                decode.cancel(engineId);
+                d.cancel(engineId);
             }
         }
 
@@ -197,8 +215,9 @@ public final class Router implements GenerationService, AutoCloseable {
         }
 
         void cancelEngines() {
-            if (decoding) {
-                decode.cancel(engineId);
+            DecodeWorkerClient d = decode;
+            if (d != null) {
+                d.cancel(engineId);
             } else {
                 prefill.cancel(engineId);
             }

@@ -1,0 +1,41 @@
+package io.tandem.router.worker;
+
+import io.tandem.engine.DecodeEngine;
+import io.tandem.engine.DecodeRequest;
+import io.tandem.engine.EngineStats;
+import io.tandem.engine.TokenSink;
+
+/** A decode engine in the router's own JVM. Does not own the engine: {@link #close()} leaves it running. */
+public final class LocalDecodeWorker implements DecodeWorkerClient {
+    private final String workerId;
+    private final DecodeEngine engine;
+
+    public LocalDecodeWorker(String workerId, DecodeEngine engine) {
+        this.workerId = workerId;
+        this.engine = engine;
+    }
+
+    @Override
+    public String workerId() {
+        return workerId;
+    }
+
+    @Override
+    public boolean decode(DecodeRequest request, TokenSink sink) {
+        return engine.submit(request, sink);
+    }
+
+    @Override
+    public void cancel(String requestId) {
+        engine.cancel(requestId);
+    }
+
+    @Override
+    public WorkerLoad load() {
+        EngineStats s = engine.stats();
+        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), 0, s.numFreeBlocks(), s.numTotalBlocks());
+    }
+
+    @Override
+    public void close() {}
+}

@@ -1,0 +1,18 @@
+package io.tandem.router.worker;
+
+/**
+ * A worker's load as the router sees it (the in-process engine's latest stats, or a remote
+ * worker's last load report), used to route and to report.
+ *
+ * @param healthy             whether the worker takes requests
+ * @param numRunning          sequences being computed
+ * @param numWaiting          sequences admitted and waiting
+ * @param queuedPrefillTokens prompt tokens admitted but not yet computed (prefill workers)
+ * @param numFreeBlocks       free KV blocks
+ * @param numTotalBlocks      all KV blocks
+ */
+public record WorkerLoad(boolean healthy, int numRunning, int numWaiting, long queuedPrefillTokens, int numFreeBlocks,
+                         int numTotalBlocks) {
+    /** The load of a worker that does not answer. */
+    public static final WorkerLoad UNREACHABLE = new WorkerLoad(false, 0, 0, 0, 0, 0);
+}
