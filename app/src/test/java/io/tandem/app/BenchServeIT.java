@@ -6,21 +6,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tandem.bench.BenchCommand;
 import io.tandem.engine.ReferenceModel;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -41,18 +35,19 @@ class BenchServeIT {
     private static final int OUTPUT_LEN = 16;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private static ServeProcess server;
+    private static TandemProcess server;
 
     @TempDir
     Path dir;
 
     @BeforeAll
     static void startServer() throws Exception {
-        server = ServeProcess.start(ReferenceModel.ggufPath());
+        server = TandemProcess.serve(Duration.ofSeconds(60), "--model", ReferenceModel.ggufPath().toAbsolutePath().toString(),
+                "--http-port", "0", "--grpc-port", "0");
     }
 
     @AfterAll
-    static void stopServer() throws InterruptedException {
+    static void stopServer() {
         if (server != null) {
             server.close();
         }
@@ -92,7 +87,7 @@ class BenchServeIT {
 
     @Test
     void shouldStreamEveryRequestedTokenOverOpenAiCompletions() throws IOException {
-        JsonNode result = bench("--api", "openai", "--endpoint", server.httpBase());
+        JsonNode result = bench("--api", "openai", "--endpoint", "http://" + server.host() + ":" + server.httpPort());
 
         assertAllCompleted(result);
         // Token-id prompts: the server counts exactly the ids sent.
@@ -102,7 +97,7 @@ class BenchServeIT {
 
     @Test
     void shouldStreamEveryRequestedTokenOverGrpc() throws IOException {
-        JsonNode result = bench("--api", "grpc", "--endpoint", server.grpcTarget());
+        JsonNode result = bench("--api", "grpc", "--endpoint", server.host() + ":" + server.grpcPort());
 
         assertAllCompleted(result);
         assertThat(result.get("total_input_tokens").asLong()).isEqualTo((long) PROMPTS * INPUT_LEN);
@@ -110,7 +105,7 @@ class BenchServeIT {
 
     @Test
     void shouldStreamEveryRequestedTokenOverOpenAiChat() throws IOException {
-        JsonNode result = bench("--api", "openai", "--endpoint", server.httpBase(), "--endpoint-type", "chat");
+        JsonNode result = bench("--api", "openai", "--endpoint", "http://" + server.host() + ":" + server.httpPort(), "--endpoint-type", "chat");
 
         assertAllCompleted(result);
         // Text prompts through the chat template: longer than the 32 words, as the server reports.
@@ -119,7 +114,7 @@ class BenchServeIT {
 
     @Test
     void shouldFailEveryRequestForAnUnknownModelWithTheHttp404Reason() throws IOException {
-        JsonNode result = bench("--api", "openai", "--endpoint", server.httpBase(), "--model", "no-such-model");
+        JsonNode result = bench("--api", "openai", "--endpoint", "http://" + server.host() + ":" + server.httpPort(), "--model", "no-such-model");
 
         assertThat(result.get("completed").asInt()).isZero();
         assertThat(result.get("failed").asInt()).isEqualTo(PROMPTS);
@@ -129,89 +124,10 @@ class BenchServeIT {
 
     @Test
     void shouldFailEveryRequestForAnUnknownModelWithTheGrpcNotFoundReason() throws IOException {
-        JsonNode result = bench("--api", "grpc", "--endpoint", server.grpcTarget(), "--model", "no-such-model");
+        JsonNode result = bench("--api", "grpc", "--endpoint", server.host() + ":" + server.grpcPort(), "--model", "no-such-model");
 
         assertThat(result.get("failed").asInt()).isEqualTo(PROMPTS);
         assertThat(JSON.convertValue(result.get("failure_reasons"), Map.class))
                 .containsExactly(Map.entry("gRPC NOT_FOUND: The model 'no-such-model' does not exist", PROMPTS));
-    }
-
-    /**
-     * A {@code tandem serve} process on free ports: the JVM running this test, with the flags of
-     * {@code bin/tandem}, on the jar failsafe names in {@code tandem.jar}. Its stderr goes to
-     * {@code target/bench-serve-it-server.log}.
-     */
-    static final class ServeProcess implements AutoCloseable {
-        private static final Pattern READY =
-                Pattern.compile("tandem: serving on http://(\\S+):(\\d+) \\(OpenAI\\) and grpc (\\S+):(\\d+)");
-        private static final long READY_TIMEOUT_SECONDS = 60;
-
-        private final Process process;
-        private final String httpBase;
-        private final String grpcTarget;
-
-        private ServeProcess(Process process, String httpBase, String grpcTarget) {
-            this.process = process;
-            this.httpBase = httpBase;
-            this.grpcTarget = grpcTarget;
-        }
-
-        static ServeProcess start(Path model) throws Exception {
-            Path jar = Path.of(System.getProperty("tandem.jar", "target/tandem.jar")).toAbsolutePath();
-            assertThat(jar).as("the shaded jar (run through failsafe after package)").isRegularFile();
-            Path log = jar.resolveSibling("bench-serve-it-server.log");
-            String java = ProcessHandle.current().info().command().orElseThrow();
-            Process process = new ProcessBuilder(java,
-                    "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
-                    "-jar", jar.toString(), "serve", "--model", model.toAbsolutePath().toString(),
-                    "--http-port", "0", "--grpc-port", "0")
-                    .redirectError(log.toFile())
-                    .start();
-            BufferedReader stdout = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-            CompletableFuture<Matcher> ready = CompletableFuture.supplyAsync(() -> awaitReadyLine(stdout));
-            Matcher matcher;
-            try {
-                matcher = ready.get(READY_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                process.destroyForcibly();
-                throw new IllegalStateException("tandem serve did not become ready; its stderr:\n" + Files.readString(log), e);
-            }
-            // Keep draining stdout so the server never blocks on a full pipe.
-            Thread.ofVirtual().start(() -> stdout.lines().forEach(line -> { }));
-            return new ServeProcess(process, "http://" + matcher.group(1) + ":" + matcher.group(2),
-                    matcher.group(3) + ":" + matcher.group(4));
-        }
-
-        private static Matcher awaitReadyLine(BufferedReader stdout) {
-            try {
-                String line;
-                while ((line = stdout.readLine()) != null) {
-                    Matcher matcher = READY.matcher(line);
-                    if (matcher.find()) {
-                        return matcher;
-                    }
-                }
-                throw new IllegalStateException("tandem serve exited before printing its ready line");
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-
-        String httpBase() {
-            return httpBase;
-        }
-
-        String grpcTarget() {
-            return grpcTarget;
-        }
-
-        @Override
-        public void close() throws InterruptedException {
-            process.destroy();
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            }
-        }
     }
 }

@@ -2,7 +2,6 @@ package io.tandem.router.worker;
 
 import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
-import io.tandem.engine.EngineStats;
 import io.tandem.engine.TokenSink;
 
 /** A decode engine in the router's own JVM. Does not own the engine: {@link #close()} leaves it running. */
@@ -32,8 +31,7 @@ public final class LocalDecodeWorker implements DecodeWorkerClient {
 
     @Override
     public WorkerLoad load() {
-        EngineStats s = engine.stats();
-        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), 0, s.numFreeBlocks(), s.numTotalBlocks());
+        return WorkerLoad.of(engine.stats());
     }
 
     @Override

@@ -1,6 +1,5 @@
 package io.tandem.router.worker;
 
-import io.tandem.engine.EngineStats;
 import io.tandem.engine.PrefillCallback;
 import io.tandem.engine.PrefillEngine;
 import io.tandem.engine.PrefillRequest;
@@ -36,8 +35,7 @@ public final class LocalPrefillWorker implements PrefillWorkerClient {
 
     @Override
     public WorkerLoad load() {
-        EngineStats s = engine.stats();
-        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), 0, s.numFreeBlocks(), s.numTotalBlocks());
+        return WorkerLoad.of(engine.stats());
     }
 
     @Override

@@ -13,6 +13,11 @@ package io.tandem.router.worker;
  */
 public record WorkerLoad(boolean healthy, int numRunning, int numWaiting, long queuedPrefillTokens, int numFreeBlocks,
                          int numTotalBlocks) {
+    /** The load of a healthy in-process engine, from its published stats. */
+    public static WorkerLoad of(io.tandem.engine.EngineStats s) {
+        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), 0, s.numFreeBlocks(), s.numTotalBlocks());
+    }
+
     /** The load of a worker that does not answer. */
     public static final WorkerLoad UNREACHABLE = new WorkerLoad(false, 0, 0, 0, 0, 0);
 }
