@@ -26,6 +26,9 @@ import java.util.concurrent.CompletableFuture;
  * weights for the whole batch), samples, and streams each token to the sequence's
  * {@link TokenSink}.
  *
+ * <p>A failed pull ends the request or, with {@link KvLoadFailurePolicy#RECOMPUTE}, falls back to
+ * computing the prompt's KV here.
+ *
  * <p>Blocks are allocated as sequences grow. When none is free, the most recently admitted
  * sequence is preempted by recompute (vLLM v1): its blocks are freed and it waits at the head of
  * the queue; readmitted, it recomputes the KV of all its tokens here, in chunks under the token
@@ -65,10 +68,12 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     private final int contextLength;
     private final int maxNumSeqs;
     private final int tokenBudget;
+    private final KvLoadFailurePolicy kvLoadFailurePolicy;
     private final ArrayDeque<Running> waiting = new ArrayDeque<>();
     private final List<Running> running = new ArrayList<>();
     private final List<Running> stepSeqs = new ArrayList<>();
     private long numPreemptions;
+    private volatile long numKvLoadRecomputes;
     private volatile EngineStats stats;
 
     /**
@@ -85,6 +90,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         this.kvCache = new KvCacheManager(new BlockPool(numBlocks, false), config.blockSize());
         this.maxNumSeqs = config.maxNumSeqs();
         this.tokenBudget = config.maxNumBatchedTokens();
+        this.kvLoadFailurePolicy = config.kvLoadFailurePolicy();
         this.runner = new ModelRunner(model, backend, storage, maxNumSeqs + tokenBudget, maxNumSeqs);
         this.sampler = new Sampler(mc.vocabSize());
         this.batch = new ForwardBatch(maxNumSeqs + tokenBudget, maxNumSeqs);
@@ -97,6 +103,11 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
 
     public EngineStats stats() {
         return stats;
+    }
+
+    /** Sequences whose prompt KV was recomputed here after a failed pull (cumulative). */
+    public long numKvLoadRecomputes() {
+        return numKvLoadRecomputes;
     }
 
     /** Queues a sequence to continue; {@code false} if the command queue is full. */
@@ -282,8 +293,17 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             }
             n++;
             if (r.pull.isCompletedExceptionally()) {
-                it.remove();
                 Throwable cause = r.pull.handle((v, e) -> e).join();
+                if (kvLoadFailurePolicy == KvLoadFailurePolicy.RECOMPUTE) {
+                    // As after a preemption: the sequence keeps its blocks and computes the KV of
+                    // all its tokens but the last here, in the next steps.
+                    releaseHandle(r);
+                    r.seq.setNumComputedTokens(0);
+                    r.seq.setStatus(SequenceStatus.WAITING);
+                    numKvLoadRecomputes++;
+                    continue;
+                }
+                it.remove();
                 finish(r, null, new IllegalStateException("KV hand-off failed for " + r.seq.requestId() + ": " + cause, cause));
                 continue;
             }

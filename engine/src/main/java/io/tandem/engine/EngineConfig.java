@@ -19,14 +19,23 @@ import java.time.Duration;
  *                              release or renewal
  * @param enablePrefixCaching   reuse the KV of full blocks whose token prefix was computed before
  *                              ({@code --enable-prefix-caching}, on by default as in vLLM v1)
+ * @param kvLoadFailurePolicy   what the decode engine does when a KV pull fails
  */
 public record EngineConfig(int blockSize, KvDtype kvDtype, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
-                           int queueCapacity, Duration leaseTimeout, boolean enablePrefixCaching) {
+                           int queueCapacity, Duration leaseTimeout, boolean enablePrefixCaching,
+                           KvLoadFailurePolicy kvLoadFailurePolicy) {
 
-    /** A configuration with prefix caching on. */
+    /** A configuration with prefix caching on and failed KV pulls ending their request. */
     public EngineConfig(int blockSize, KvDtype kvDtype, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
                         int queueCapacity, Duration leaseTimeout) {
         this(blockSize, kvDtype, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, queueCapacity, leaseTimeout, true);
+    }
+
+    /** A configuration whose failed KV pulls end their request. */
+    public EngineConfig(int blockSize, KvDtype kvDtype, long kvCacheBytes, int maxNumSeqs, int maxNumBatchedTokens,
+                        int queueCapacity, Duration leaseTimeout, boolean enablePrefixCaching) {
+        this(blockSize, kvDtype, kvCacheBytes, maxNumSeqs, maxNumBatchedTokens, queueCapacity, leaseTimeout,
+                enablePrefixCaching, KvLoadFailurePolicy.FAIL);
     }
 
     public EngineConfig {
