@@ -126,7 +126,14 @@ final class KvPageServerHandler extends ChannelInboundHandlerAdapter {
                     protocolError(ctx, "RELEASE frame of " + length + " bytes");
                     return;
                 }
-                provider.release(frame.getLong(KvFrame.HEADER_LENGTH), frame.getLong(KvFrame.HEADER_LENGTH + 8));
+                long epoch = frame.getLong(KvFrame.HEADER_LENGTH);
+                long leaseId = frame.getLong(KvFrame.HEADER_LENGTH + 8);
+                try {
+                    provider.release(epoch, leaseId);
+                } catch (RuntimeException e) {
+                    // One lease's release must not take down the pulls sharing this connection.
+                    LOG.warn("releasing KV lease {} (epoch {}) failed; it will expire", leaseId, epoch, e);
+                }
             }
             default -> protocolError(ctx, "unexpected " + KvFrame.typeName(type) + " frame from a client");
         }
