@@ -51,6 +51,8 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
     /** Set once the connection failed or ended; read by the transport to replace this peer. */
     private volatile boolean closed;
     private Throwable failure;
+    /** Why the connection ended, for pulls that arrive after. */
+    private String closedBecause;
 
     /** Header bytes of the frame being decoded. */
     private ByteBuf header;
@@ -105,7 +107,7 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
         }
         if (closed) {
             pull.future.completeExceptionally(new KvTransferException(KvTransferStatus.CONNECTION_LOST,
-                    pull.describe() + ": the connection closed before the pull could start", failure));
+                    pull.describe() + ": " + (closedBecause != null ? closedBecause : "connection closed"), failure));
             return;
         }
         long delay = pull.deadlineNanos - System.nanoTime();
@@ -404,6 +406,9 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
      */
     private void failAll(String what) {
         closed = true;
+        if (closedBecause == null) {
+            closedBecause = what;
+        }
         KvTransferStatus status = failure instanceof KvTransferException known ? known.status()
                 : KvTransferStatus.CONNECTION_LOST;
         List<InboundPull> failed = new ArrayList<>(pulls.values());
