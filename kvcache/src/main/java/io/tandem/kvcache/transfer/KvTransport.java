@@ -7,7 +7,7 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The decode side of a KV hand-off: pulls the pages a {@link KvHandle} names into local blocks
  * and tells the owner when it no longer needs them. The in-process implementation copies shared
- * memory; the network implementation (Netty data plane) will implement the same contract.
+ * memory; {@link NettyKvTransport} pulls over the Netty data plane ({@link KvPageServer}).
  */
 public interface KvTransport {
 

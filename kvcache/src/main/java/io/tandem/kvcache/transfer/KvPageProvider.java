@@ -1,0 +1,39 @@
+package io.tandem.kvcache.transfer;
+
+import io.tandem.kvcache.KvCacheStorage;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * What a {@link KvPageServer} serves: the prefill worker's KV memory and its leases.
+ *
+ * <p>Both lease methods are called on Netty event-loop threads and must not block: a provider
+ * backed by an engine thread enqueues the question and completes the stage from that thread.
+ *
+ * <p>Lifetime: pages are written to sockets straight out of {@link #storage()} (no copy), so the
+ * storage must stay open until the server is closed, and a lease that {@link #validate} accepted
+ * must keep its blocks (not free or reuse them) until it is released or expires. Make the lease
+ * expiry longer than the pullers' {@code kvTransferTimeout}, so a block is never rewritten while
+ * its pages are on the wire.
+ */
+public interface KvPageProvider {
+
+    /** The KV memory pages are read from; its geometry fixes the page size the server serves. */
+    KvCacheStorage storage();
+
+    /**
+     * Checks that lease {@code leaseId} of worker epoch {@code epoch} is live and holds every one of
+     * {@code blockIds}. The server has already checked that the ids are inside {@link #storage()}.
+     *
+     * @return completes with {@link KvTransferStatus#OK} or the error to send
+     *         ({@link KvTransferStatus#STALE_EPOCH}, {@link KvTransferStatus#UNKNOWN_LEASE},
+     *         {@link KvTransferStatus#BAD_BLOCK_ID}); completing exceptionally sends
+     *         {@link KvTransferStatus#INTERNAL}
+     */
+    CompletionStage<KvTransferStatus> validate(long epoch, long leaseId, int[] blockIds);
+
+    /**
+     * The puller is done with lease {@code leaseId}: free (or keep for prefix reuse) its blocks.
+     * Idempotent: an unknown, expired or stale-epoch lease is ignored.
+     */
+    void release(long epoch, long leaseId);
+}
