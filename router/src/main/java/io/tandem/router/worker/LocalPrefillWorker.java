@@ -37,7 +37,7 @@ public final class LocalPrefillWorker implements PrefillWorkerClient {
     @Override
     public WorkerLoad load() {
         EngineStats s = engine.stats();
-        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), 0, s.numFreeBlocks(), s.numTotalBlocks());
+        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), s.numQueuedPrefillTokens(), s.numFreeBlocks(), s.numTotalBlocks());
     }
 
     @Override
