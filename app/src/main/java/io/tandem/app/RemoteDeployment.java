@@ -14,11 +14,8 @@ import io.tandem.router.worker.RoutingPolicy;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * A router in front of remote prefill and decode workers ({@code tandem router}): gRPC worker
@@ -57,23 +54,25 @@ final class RemoteDeployment implements AutoCloseable {
     }
 
     /**
-     * Waits until every worker has been polled once (or {@code timeout} passed).
+     * Waits until every worker has answered a load poll as healthy, or {@code timeout} passed.
      *
-     * @return {@code host:port (state)} of each worker that is not healthy, for the log
+     * @return {@code role host:port} of each worker that is not healthy, for the log
      */
-    List<String> awaitFirstPolls(Duration timeout) throws InterruptedException {
-        List<CompletableFuture<Void>> polls = new ArrayList<>();
-        prefillClients.forEach(c -> polls.add(c.firstPoll()));
-        decodeClients.forEach(c -> polls.add(c.firstPoll()));
-        try {
-            CompletableFuture.allOf(polls.toArray(CompletableFuture[]::new)).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException | java.util.concurrent.ExecutionException e) {
-            // reported below, worker by worker
+    List<String> awaitHealthy(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<String> unhealthy = unhealthy();
+        while (!unhealthy.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            unhealthy = unhealthy();
         }
-        List<String> unhealthy = new ArrayList<>();
-        prefillClients.stream().filter(c -> !c.load().healthy()).forEach(c -> unhealthy.add("prefill " + c.target()));
-        decodeClients.stream().filter(c -> !c.load().healthy()).forEach(c -> unhealthy.add("decode " + c.target()));
         return unhealthy;
+    }
+
+    private List<String> unhealthy() {
+        List<String> out = new ArrayList<>();
+        prefillClients.stream().filter(c -> !c.load().healthy()).forEach(c -> out.add("prefill " + c.target()));
+        decodeClients.stream().filter(c -> !c.load().healthy()).forEach(c -> out.add("decode " + c.target()));
+        return out;
     }
 
     @Override

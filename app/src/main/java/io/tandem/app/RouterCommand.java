@@ -83,7 +83,7 @@ final class RouterCommand implements Callable<Integer> {
             throw e;
         }
         ShutdownHook hook = ShutdownHook.install(http, grpc, remote, model);
-        for (String worker : remote.awaitFirstPolls(Duration.ofSeconds(2))) {
+        for (String worker : remote.awaitHealthy(Duration.ofSeconds(5))) {
             System.err.println("tandem: " + worker + " does not answer yet; requests go to the healthy workers");
         }
         System.err.printf("tandem: router for model %s, %d prefill and %d decode workers, routing %s%n", model.id(),

@@ -67,7 +67,7 @@ class DisaggregatedGrpcTest {
         remote = new RemoteDeployment(model, List.of(new HostPort("127.0.0.1", prefill.grpcPort())),
                 List.of(new HostPort("127.0.0.1", decode.grpcPort())), new RoundRobinPolicy(), 64,
                 new ServingMetrics(new PrometheusRegistry(), model.id()), Duration.ofSeconds(30), Duration.ofSeconds(60));
-        assertThat(remote.awaitFirstPolls(Duration.ofSeconds(10))).as("unhealthy workers").isEmpty();
+        assertThat(remote.awaitHealthy(Duration.ofSeconds(10))).as("unhealthy workers").isEmpty();
     }
 
     @AfterAll

@@ -16,7 +16,6 @@ import io.tandem.proto.v1.DecodeWorkerGrpc;
 import io.tandem.proto.v1.LoadRequest;
 import java.time.Duration;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -67,11 +66,6 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
 
     public HostPort target() {
         return target;
-    }
-
-    /** Completes when the first load poll has ended, well or badly. */
-    public CompletableFuture<Void> firstPoll() {
-        return monitor.firstPoll();
     }
 
     @Override

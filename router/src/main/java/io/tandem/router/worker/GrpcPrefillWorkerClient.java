@@ -21,7 +21,6 @@ import io.tandem.proto.v1.PrefillWorkerGrpc;
 import io.tandem.proto.v1.ReleaseRequest;
 import java.time.Duration;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -81,11 +80,6 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
 
     public HostPort target() {
         return target;
-    }
-
-    /** Completes when the first load poll has ended, well or badly. */
-    public CompletableFuture<Void> firstPoll() {
-        return monitor.firstPoll();
     }
 
     @Override

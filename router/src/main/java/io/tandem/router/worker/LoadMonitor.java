@@ -10,7 +10,6 @@ import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.tandem.proto.v1.LoadReport;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -38,7 +37,6 @@ final class LoadMonitor implements AutoCloseable {
     private final String serviceName;
     private final Function<Duration, ListenableFuture<LoadReport>> getLoad;
     private final ScheduledExecutorService scheduler;
-    private final CompletableFuture<Void> firstPoll = new CompletableFuture<>();
     private volatile WorkerLoad load = WorkerLoad.UNREACHABLE;
     private volatile String workerId;
     private volatile long epoch;
@@ -73,11 +71,6 @@ final class LoadMonitor implements AutoCloseable {
         return workerId;
     }
 
-    /** Completes when the first poll has ended, well or badly. */
-    CompletableFuture<Void> firstPoll() {
-        return firstPoll;
-    }
-
     private void poll() {
         if (closed) {
             return;
@@ -104,7 +97,6 @@ final class LoadMonitor implements AutoCloseable {
     }
 
     private void next() {
-        firstPoll.complete(null);
         if (!closed) {
             try {
                 scheduler.schedule(this::poll, POLL_INTERVAL.toNanos(), TimeUnit.NANOSECONDS);
