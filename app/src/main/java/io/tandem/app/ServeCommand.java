@@ -2,7 +2,7 @@ package io.tandem.app;
 
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.engine.model.LlamaModel;
-import io.tandem.router.EngineMetrics;
+import io.tandem.metrics.EngineMetrics;
 import io.tandem.router.ServingMetrics;
 import io.tandem.router.grpc.GrpcServer;
 import io.tandem.router.openai.OpenAiHttpServer;

@@ -19,10 +19,11 @@ import java.util.regex.Pattern;
 
 /**
  * A {@code tandem} command run from the built jar ({@code -Dtandem.jar}) in a child JVM: the java
- * of the test JVM with the flags {@code bin/tandem} passes. A {@code serve} process is waited for
- * until it prints its ready line and is killed on {@link #close()} or, should the test JVM die
- * first, by a shutdown hook. Stderr goes to a log file under {@code target/}, so the child never
- * blocks on a full pipe and a failure can quote it.
+ * of the test JVM with the flags {@code bin/tandem} passes. A server process ({@code serve},
+ * {@code router}, {@code prefill}, {@code decode}) is waited for until it prints its ready line and
+ * is killed on {@link #close()} or, should the test JVM die first, by a shutdown hook. Stderr goes
+ * to a log file under {@code target/}, so the child never blocks on a full pipe and a failure can
+ * quote it.
  */
 final class TandemProcess implements AutoCloseable {
 
@@ -34,6 +35,7 @@ final class TandemProcess implements AutoCloseable {
     private final Process process;
     private final Path stderrLog;
     private final Thread killOnExit;
+    private Matcher readyLine;
     private String host;
     private int httpPort;
     private int grpcPort;
@@ -71,14 +73,25 @@ final class TandemProcess implements AutoCloseable {
     static TandemProcess serve(Duration timeout, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of("serve"));
         command.addAll(List.of(args));
-        Path log = Files.createDirectories(Path.of("target")).resolve("tandem-serve-" + ProcessHandle.current().pid() + ".log");
-        Process process = new ProcessBuilder(command(command.toArray(String[]::new)))
+        return start(timeout, READY, command.toArray(String[]::new));
+    }
+
+    /**
+     * Starts {@code tandem args…} and waits for a stdout line matching {@code ready} (see {@link #readyLine()}).
+     * A line matching serve's ready line also sets {@link #host()}, {@link #httpPort()}, {@link #grpcPort()}.
+     *
+     * @throws AssertionError quoting the child's stderr if it exits or is not ready within {@code timeout}
+     */
+    static TandemProcess start(Duration timeout, Pattern ready, String... args) throws IOException, InterruptedException {
+        Path log = Files.createDirectories(Path.of("target")).resolve("tandem-" + args[0] + "-"
+                + ProcessHandle.current().pid() + "-" + System.nanoTime() + ".log");
+        Process process = new ProcessBuilder(command(args))
                 .redirectErrorStream(false)
                 .redirectError(log.toFile())
                 .start();
         TandemProcess tandem = new TandemProcess(process, log);
         try {
-            tandem.awaitReady(timeout);
+            tandem.awaitReady(timeout, ready, args[0]);
         } catch (Throwable e) {
             tandem.close();
             throw e;
@@ -86,38 +99,47 @@ final class TandemProcess implements AutoCloseable {
         return tandem;
     }
 
-    private void awaitReady(Duration timeout) throws InterruptedException {
-        CompletableFuture<String> ready = new CompletableFuture<>();
+    private void awaitReady(Duration timeout, Pattern ready, String name) throws InterruptedException {
+        CompletableFuture<String> readyLine = new CompletableFuture<>();
         // The reader goes on draining stdout until the child exits.
         Thread.ofPlatform().daemon().name("tandem-stdout-" + process.pid()).start(() -> {
             try (BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                 for (String line; (line = out.readLine()) != null; ) {
-                    if (READY.matcher(line).matches()) {
-                        ready.complete(line);
+                    if (ready.matcher(line).matches()) {
+                        readyLine.complete(line);
                     }
                 }
-                ready.completeExceptionally(new AssertionError("tandem serve closed stdout without the ready line"));
+                readyLine.completeExceptionally(new AssertionError("tandem " + name + " closed stdout without the ready line"));
             } catch (IOException e) {
-                ready.completeExceptionally(e);
+                readyLine.completeExceptionally(e);
             }
         });
-        process.onExit().thenRun(() -> ready.completeExceptionally(
-                new AssertionError("tandem serve exited with " + process.exitValue() + " before it was ready")));
+        process.onExit().thenRun(() -> readyLine.completeExceptionally(
+                new AssertionError("tandem " + name + " exited with " + process.exitValue() + " before it was ready")));
         String line;
         try {
-            line = ready.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            line = readyLine.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            throw new AssertionError("tandem serve printed no ready line in " + timeout + "; stderr:\n" + stderr());
+            throw new AssertionError("tandem " + name + " printed no ready line in " + timeout + "; stderr:\n" + stderr());
         } catch (ExecutionException e) {
             throw new AssertionError(e.getCause().getMessage() + "; stderr:\n" + stderr(), e.getCause());
         }
-        Matcher m = READY.matcher(line);
+        Matcher m = ready.matcher(line);
         if (!m.matches()) {
             throw new IllegalStateException(line);
         }
-        host = m.group(1);
-        httpPort = Integer.parseInt(m.group(2));
-        grpcPort = Integer.parseInt(m.group(4));
+        this.readyLine = m;
+        Matcher serving = READY.matcher(line);
+        if (serving.matches()) {
+            host = serving.group(1);
+            httpPort = Integer.parseInt(serving.group(2));
+            grpcPort = Integer.parseInt(serving.group(4));
+        }
+    }
+
+    /** The ready line, matched by the pattern it was started with (its groups hold the ports). */
+    Matcher readyLine() {
+        return readyLine;
     }
 
     /** Runs {@code tandem args…} to its end; a process that outlives {@code timeout} is killed. */

@@ -392,7 +392,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             }
         }
         stats = new EngineStats(numRunning, waiting.size() + running.size() - numRunning, 0, kvCache.numFreeBlocks(),
-                kvCache.numBlocks(), 0, 0, numPreemptions);
+                kvCache.numBlocks(), 0, 0, numPreemptions, 0);
     }
 
     @Override

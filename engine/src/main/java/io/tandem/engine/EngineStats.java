@@ -11,9 +11,11 @@ package io.tandem.engine;
  * @param prefixCacheQueries prompt tokens looked up in the prefix cache (cumulative)
  * @param prefixCacheHits    prompt tokens found there (cumulative)
  * @param numPreemptions     sequences preempted for lack of KV blocks (cumulative)
+ * @param numQueuedPrefillTokens prefill only: prompt tokens admitted whose K/V is not computed yet
+ *                           (the prefill queue's length in work, for load-aware routing)
  */
 public record EngineStats(int numRunning, int numWaiting, int numExported, int numFreeBlocks, int numTotalBlocks,
-                          long prefixCacheQueries, long prefixCacheHits, long numPreemptions) {
+                          long prefixCacheQueries, long prefixCacheHits, long numPreemptions, long numQueuedPrefillTokens) {
     /** Fraction of KV blocks in use, in [0, 1]. */
     public double kvCacheUsage() {
         return 1.0 - (double) numFreeBlocks / numTotalBlocks;

@@ -18,6 +18,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.function.Consumer;
 
 /**
  * The prefill side (DESIGN.md §2): computes prompts' K/V into its block pool with chunked prefill
@@ -26,18 +27,20 @@ import java.util.concurrent.CancellationException;
  * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
  * expires. Released blocks stay in the prefix cache until evicted.
  *
- * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel} and
- * {@link #release} only enqueue commands.
+ * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release}
+ * and {@link #renew} only enqueue commands.
  */
 public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /** Commands other threads send to the engine thread. */
-    sealed interface Command permits Submit, Cancel, Release {}
+    sealed interface Command permits Submit, Cancel, Release, Renew {}
 
     record Submit(PrefillRequest request, PrefillCallback callback, long enqueuedNanos) implements Command {}
 
     record Cancel(String requestId) implements Command {}
 
     record Release(long leaseId) implements Command {}
+
+    record Renew(long leaseId, Consumer<Boolean> onRenewed) implements Command {}
 
     private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
 
@@ -115,12 +118,26 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return enqueue(new Release(leaseId));
     }
 
+    /**
+     * Pushes a lease's deadline to now + {@link EngineConfig#leaseTimeout()}, so a decode worker
+     * still pulling the handle's pages keeps them.
+     *
+     * @param onRenewed called once on the engine thread (must not block) with {@code true} if the
+     *                  lease was held and is renewed, {@code false} if it is unknown: released,
+     *                  expired, or never granted
+     * @return {@code false} if the command queue is full; {@code onRenewed} is then never called
+     */
+    public boolean renew(long leaseId, Consumer<Boolean> onRenewed) {
+        return enqueue(new Renew(leaseId, onRenewed));
+    }
+
     @Override
     protected void onCommand(Command command) {
         switch (command) {
             case Submit s -> admit(s);
             case Cancel c -> cancelNow(c.requestId());
             case Release r -> releaseNow(r.leaseId());
+            case Renew r -> renewNow(r);
         }
     }
 
@@ -154,6 +171,14 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         if (lease != null) {
             freeBlocks(lease.seq());
         }
+    }
+
+    private void renewNow(Renew r) {
+        Lease lease = leases.get(r.leaseId());
+        if (lease != null) {
+            leases.put(r.leaseId(), new Lease(lease.seq(), System.nanoTime() + config.leaseTimeout().toNanos()));
+        }
+        r.onRenewed().accept(lease != null);
     }
 
     @Override
@@ -272,17 +297,21 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /**
      * Running: prompts part-way through a chunked prefill; waiting: prompts not started. A prompt
      * computed to its end is exported in the same step, so it counts only under {@code numExported}.
+     * Queued prefill tokens: prompt tokens of both not computed yet (a prompt not yet given blocks
+     * counts in full; its cached prefix is only known once it is).
      */
     @Override
     protected void publishStats() {
         int running = 0;
+        long queuedTokens = 0;
         for (Pending p : waiting) {
             if (p.startNanos()[0] != 0) {
                 running++;
             }
+            queuedTokens += p.seq().numTokens() - p.seq().numComputedTokens();
         }
         stats = new EngineStats(running, waiting.size() - running, leases.size(), kvCache.numFreeBlocks(),
-                kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0);
+                kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0, queuedTokens);
     }
 
     @Override

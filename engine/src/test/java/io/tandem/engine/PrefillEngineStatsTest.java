@@ -47,12 +47,12 @@ class PrefillEngineStatsTest {
             prefill.release(result.kvHandle().leaseId());
             EngineStats released = await(prefill, s -> s.numExported() == 0);
             assertThat(released).isEqualTo(new EngineStats(0, 0, 0, released.numTotalBlocks(), released.numTotalBlocks(),
-                    released.prefixCacheQueries(), 0, 0));
+                    released.prefixCacheQueries(), 0, 0, 0));
         }
     }
 
     /** Polls the published snapshot until {@code condition} holds. */
-    private static EngineStats await(PrefillEngine engine, Predicate<EngineStats> condition) throws InterruptedException {
+    static EngineStats await(PrefillEngine engine, Predicate<EngineStats> condition) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         EngineStats stats = engine.stats();
         while (!condition.test(stats)) {

@@ -15,7 +15,8 @@ public record WorkerLoad(boolean healthy, int numRunning, int numWaiting, long q
                          int numTotalBlocks) {
     /** The load of a healthy in-process engine, from its published stats. */
     public static WorkerLoad of(io.tandem.engine.EngineStats s) {
-        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), 0, s.numFreeBlocks(), s.numTotalBlocks());
+        return new WorkerLoad(true, s.numRunning(), s.numWaiting(), s.numQueuedPrefillTokens(), s.numFreeBlocks(),
+                s.numTotalBlocks());
     }
 
     /** The load of a worker that does not answer. */

@@ -1,4 +1,4 @@
-package io.tandem.router;
+package io.tandem.metrics;
 
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;

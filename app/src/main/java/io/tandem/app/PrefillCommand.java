@@ -1,0 +1,59 @@
+package io.tandem.app;
+
+import io.tandem.engine.backend.CpuBackend;
+import io.tandem.engine.model.LlamaModel;
+import io.tandem.prefill.PrefillWorker;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code tandem prefill}: one prefill worker process (gRPC {@code tandem.v1.PrefillWorker} + health,
+ * {@code /metrics}, KV data plane) until SIGINT/SIGTERM, then a graceful shutdown.
+ */
+@Command(name = "prefill", mixinStandardHelpOptions = true,
+        description = "Run a prefill worker: computes prompts' KV and hands it to decode workers.")
+final class PrefillCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions = new ModelOptions();
+
+    @Mixin
+    EngineOptions engineOptions = new EngineOptions();
+
+    @Mixin
+    WorkerOptions workerOptions = new WorkerOptions();
+
+    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = "50061", description = "gRPC control-plane port (0 = any free). Default: ${DEFAULT-VALUE}.")
+    int grpcPort;
+
+    @Option(names = "--kv-port", paramLabel = "PORT", defaultValue = "50062",
+            description = "KV data-plane port advertised in handles (decode workers pull pages there). Default: ${DEFAULT-VALUE}.")
+    int kvPort;
+
+    @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "8061", description = "HTTP /metrics port (0 = any free). Default: ${DEFAULT-VALUE}.")
+    int metricsPort;
+
+    @Override
+    public Integer call() throws Exception {
+        LlamaModel model = modelOptions.load();
+        CpuBackend backend = new CpuBackend(engineOptions.threadCount());
+        PrefillWorker worker;
+        try {
+            worker = new PrefillWorker(model, backend, engineOptions.toConfig(), workerOptions.workerId("prefill", grpcPort))
+                    .start(workerOptions.host, workerOptions.advertisedHost(), grpcPort, kvPort, metricsPort);
+        } catch (Exception e) {
+            ShutdownHook.closeAll(backend, model);
+            throw e;
+        }
+        ShutdownHook hook = ShutdownHook.install(worker, backend, model);
+        String host = workerOptions.host;
+        System.err.printf("tandem: model %s, %d compute threads%n", model.id(), engineOptions.threadCount());
+        // Tests and scripts wait for this exact line (and read the ports from it).
+        System.out.printf("tandem: prefill worker %s serving grpc %s:%d kv %s metrics http://%s:%d%n", worker.workerId(), host,
+                worker.grpcPort(), worker.kvAddress(), host, worker.metricsPort());
+        System.out.flush();
+        hook.awaitStopped();
+        return 0;
+    }
+}

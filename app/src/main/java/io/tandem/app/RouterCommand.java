@@ -1,0 +1,97 @@
+package io.tandem.app;
+
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.tandem.control.HostPort;
+import io.tandem.engine.model.LlamaModel;
+import io.tandem.router.ServingMetrics;
+import io.tandem.router.grpc.GrpcServer;
+import io.tandem.router.openai.OpenAiHttpServer;
+import io.tandem.router.worker.RoundRobinPolicy;
+import io.tandem.router.worker.RoutingPolicy;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code tandem router}: the public OpenAI HTTP and gRPC APIs in front of remote prefill and decode
+ * workers, until SIGINT/SIGTERM. The router reads the model file for its tokenizer, chat template
+ * and limits (it memory-maps the whole GGUF, weights included, but computes nothing with them);
+ * the workers must serve the same file.
+ */
+@Command(name = "router", mixinStandardHelpOptions = true,
+        description = "Serve the public APIs and route requests to prefill and decode workers.")
+final class RouterCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions modelOptions = new ModelOptions();
+
+    @Option(names = "--prefill", paramLabel = "HOST:PORT[,HOST:PORT…]", required = true,
+            description = "gRPC addresses of the prefill workers.")
+    String prefill;
+
+    @Option(names = "--decode", paramLabel = "HOST:PORT[,HOST:PORT…]", required = true,
+            description = "gRPC addresses of the decode workers.")
+    String decode;
+
+    @Option(names = "--routing", paramLabel = "POLICY", defaultValue = "round_robin",
+            description = "How to pick workers: round_robin. Default: ${DEFAULT-VALUE}.")
+    String routing;
+
+    @Option(names = "--host", paramLabel = "HOST", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
+    String host;
+
+    @Option(names = "--http-port", paramLabel = "PORT", defaultValue = "8000", description = "OpenAI HTTP port (0 = any free). Default: ${DEFAULT-VALUE}.")
+    int httpPort;
+
+    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = "50051", description = "gRPC port (0 = any free). Default: ${DEFAULT-VALUE}.")
+    int grpcPort;
+
+    @Option(names = "--max-in-flight", paramLabel = "N", defaultValue = "256",
+            description = "Requests admitted at once; more get HTTP 429 / RESOURCE_EXHAUSTED. Default: ${DEFAULT-VALUE}.")
+    int maxInFlight;
+
+    @Option(names = "--prefill-timeout", paramLabel = "SECONDS", defaultValue = "120",
+            description = "Deadline of one prefill call. Default: ${DEFAULT-VALUE}.")
+    long prefillTimeoutSeconds;
+
+    @Option(names = "--decode-timeout", paramLabel = "SECONDS", defaultValue = "3600",
+            description = "Deadline of one decode stream (a whole generation). Default: ${DEFAULT-VALUE}.")
+    long decodeTimeoutSeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        List<HostPort> prefillWorkers = HostPort.parseList(prefill);
+        List<HostPort> decodeWorkers = HostPort.parseList(decode);
+        RoutingPolicy policy = switch (routing) {
+            case "round_robin" -> new RoundRobinPolicy();
+            default -> throw new IllegalArgumentException("unknown --routing '" + routing + "' (expected round_robin)");
+        };
+        LlamaModel model = modelOptions.load();
+        PrometheusRegistry registry = new PrometheusRegistry();
+        RemoteDeployment remote = new RemoteDeployment(model, prefillWorkers, decodeWorkers, policy, maxInFlight,
+                new ServingMetrics(registry, model.id()), Duration.ofSeconds(prefillTimeoutSeconds),
+                Duration.ofSeconds(decodeTimeoutSeconds));
+        OpenAiHttpServer http = new OpenAiHttpServer(remote.router, registry);
+        GrpcServer grpc = new GrpcServer(remote.router, true);
+        try {
+            http.start(host, httpPort);
+            grpc.start(host, grpcPort);
+        } catch (Exception e) {
+            ShutdownHook.closeAll(http, grpc, remote, model);
+            throw e;
+        }
+        ShutdownHook hook = ShutdownHook.install(http, grpc, remote, model);
+        for (String worker : remote.awaitHealthy(Duration.ofSeconds(5))) {
+            System.err.println("tandem: " + worker + " does not answer yet; requests go to the healthy workers");
+        }
+        System.err.printf("tandem: router for model %s, %d prefill and %d decode workers, routing %s%n", model.id(),
+                prefillWorkers.size(), decodeWorkers.size(), routing);
+        // The same line as tandem serve: tests and scripts wait for it (and read the ports from it).
+        System.out.printf("tandem: serving on http://%s:%d (OpenAI) and grpc %s:%d%n", host, http.port(), host, grpc.port());
+        System.out.flush();
+        hook.awaitStopped();
+        return 0;
+    }
+}

@@ -1,0 +1,85 @@
+package io.tandem.control;
+
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A worker's gRPC server (grpc-netty-shaded): its one control-plane service and
+ * {@code grpc.health.v1.Health}, SERVING for the whole server ({@code ""}) and for the service's
+ * name while it runs (routers poll it).
+ *
+ * <p>{@link #close()} is graceful and idempotent: health turns NOT_SERVING (routers take the worker
+ * out of their pools), new calls are refused, calls in flight get up to 5 s to finish, then they
+ * are cancelled (which cancels their work in the engine).
+ */
+public final class WorkerGrpcServer implements AutoCloseable {
+    private static final long GRACE_PERIOD_MS = 5_000;
+
+    private final String serviceName;
+    private final BindableService service;
+    private final HealthStatusManager health = new HealthStatusManager();
+    private final AtomicBoolean started = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private Server server;
+
+    /** @param serviceName the service's full name, e.g. {@code PrefillWorkerGrpc.SERVICE_NAME} (its health key) */
+    public WorkerGrpcServer(String serviceName, BindableService service) {
+        this.serviceName = serviceName;
+        this.service = service;
+    }
+
+    /**
+     * Binds and starts serving.
+     *
+     * @param port TCP port; {@code 0} picks a free one (see {@link #port()})
+     * @return this
+     * @throws IOException           if the port cannot be bound
+     * @throws IllegalStateException if already started or closed
+     */
+    public WorkerGrpcServer start(String host, int port) throws IOException {
+        if (closed.get() || !started.compareAndSet(false, true)) {
+            throw new IllegalStateException("the gRPC server was already started or closed");
+        }
+        server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+                .addService(service)
+                .addService(health.getHealthService())
+                .build()
+                .start();
+        health.setStatus("", ServingStatus.SERVING);
+        health.setStatus(serviceName, ServingStatus.SERVING);
+        return this;
+    }
+
+    /** The bound TCP port (the ephemeral one when started with port 0). */
+    public int port() {
+        if (server == null) {
+            throw new IllegalStateException("the gRPC server is not started");
+        }
+        return server.getPort();
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true) || server == null) {
+            return;
+        }
+        health.enterTerminalState();
+        server.shutdown();
+        try {
+            if (!server.awaitTermination(GRACE_PERIOD_MS, TimeUnit.MILLISECONDS)) {
+                server.shutdownNow();
+                server.awaitTermination(GRACE_PERIOD_MS, TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            server.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,170 @@
+package io.tandem.router.worker;
+
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.tandem.control.DecodeMessages;
+import io.tandem.control.HostPort;
+import io.tandem.engine.DecodeRequest;
+import io.tandem.engine.FinishReason;
+import io.tandem.engine.TokenSink;
+import io.tandem.proto.v1.DecodeResponse;
+import io.tandem.proto.v1.DecodeWorkerGrpc;
+import io.tandem.proto.v1.LoadRequest;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A {@code tandem decode} process reached over gRPC: each {@link #decode} is a server-streaming
+ * {@code Decode} call whose messages feed the sink, on a gRPC thread. The call has a deadline and,
+ * started inside a gRPC server call, inherits that call's deadline and cancellation. The request's
+ * handle goes with the KV address its prefill worker advertised ({@link KvAddressBook}); once the
+ * decode worker has it, releasing it is the decode worker's job. Cancelling the call ends the
+ * sequence there; the sink gets {@code onFinish(ABORT)}, as from the in-process engine.
+ */
+public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
+    private final HostPort target;
+    private final ManagedChannel channel;
+    private final DecodeWorkerGrpc.DecodeWorkerStub stub;
+    private final KvAddressBook addresses;
+    private final Duration decodeTimeout;
+    private final LoadMonitor monitor;
+    private final Map<String, Call> inFlight = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    /**
+     * Opens a channel to the worker and starts polling it.
+     *
+     * @param addresses     KV addresses of prefill workers, sent along with their handles
+     * @param scheduler     runs the load polls (shared by a router's clients; owned by the caller)
+     * @param decodeTimeout deadline of each {@code Decode} call (the whole generation)
+     */
+    public GrpcDecodeWorkerClient(HostPort target, KvAddressBook addresses, ScheduledExecutorService scheduler,
+                                  Duration decodeTimeout) {
+        this.target = target;
+        this.channel = Grpc.newChannelBuilderForAddress(target.host(), target.port(), InsecureChannelCredentials.create())
+                .build();
+        this.stub = DecodeWorkerGrpc.newStub(channel);
+        this.addresses = addresses;
+        this.decodeTimeout = decodeTimeout;
+        DecodeWorkerGrpc.DecodeWorkerFutureStub futures = DecodeWorkerGrpc.newFutureStub(channel);
+        this.monitor = new LoadMonitor(target.toString(), channel, DecodeWorkerGrpc.SERVICE_NAME,
+                deadline -> futures.withDeadlineAfter(deadline).getLoad(LoadRequest.getDefaultInstance()), scheduler);
+    }
+
+    /** The id the worker reports, or {@code host:port} until it has answered. */
+    @Override
+    public String workerId() {
+        return monitor.workerId();
+    }
+
+    public HostPort target() {
+        return target;
+    }
+
+    @Override
+    public boolean decode(DecodeRequest request, TokenSink sink) {
+        if (closed) {
+            return false;
+        }
+        Call call = new Call(request.requestId(), sink);
+        inFlight.put(request.requestId(), call);
+        String kvAddress = addresses.address(request.kvHandle().workerId());
+        stub.withDeadlineAfter(decodeTimeout).decode(DecodeMessages.toProto(request, kvAddress), call);
+        return true;
+    }
+
+    @Override
+    public void cancel(String requestId) {
+        Call call = inFlight.get(requestId);
+        if (call != null) {
+            call.cancel();
+        }
+    }
+
+    @Override
+    public WorkerLoad load() {
+        return monitor.load();
+    }
+
+    /** Stops polling and shuts the channel down; streams in flight end and their sinks hear of it. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        monitor.close();
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** One {@code Decode} stream; gRPC calls its methods one at a time. */
+    private final class Call implements ClientResponseObserver<io.tandem.proto.v1.DecodeRequest, DecodeResponse> {
+        private final String requestId;
+        private final TokenSink sink;
+        private volatile ClientCallStreamObserver<io.tandem.proto.v1.DecodeRequest> requestStream;
+        private FinishReason finishReason;
+
+        Call(String requestId, TokenSink sink) {
+            this.requestId = requestId;
+            this.sink = sink;
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<io.tandem.proto.v1.DecodeRequest> stream) {
+            requestStream = stream;
+        }
+
+        void cancel() {
+            ClientCallStreamObserver<io.tandem.proto.v1.DecodeRequest> stream = requestStream;
+            if (stream != null) {
+                stream.cancel("cancelled by the router", null);
+            }
+        }
+
+        @Override
+        public void onNext(DecodeResponse response) {
+            for (int i = 0; i < response.getTokenIdsCount(); i++) {
+                sink.onToken(response.getTokenIds(i));
+            }
+            finishReason = switch (response.getFinishReason()) {
+                case FINISH_REASON_UNSPECIFIED, UNRECOGNIZED -> null;
+                case FINISH_REASON_STOP -> FinishReason.STOP;
+                case FINISH_REASON_LENGTH -> FinishReason.LENGTH;
+                case FINISH_REASON_ABORT -> FinishReason.ABORT;
+            };
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            inFlight.remove(requestId, this);
+            if (Status.fromThrowable(error).getCode() == Status.Code.CANCELLED) {
+                sink.onFinish(FinishReason.ABORT);
+            } else {
+                sink.onError(WorkerStatusErrors.toException(workerId(), error));
+            }
+        }
+
+        @Override
+        public void onCompleted() {
+            inFlight.remove(requestId, this);
+            if (finishReason == null) {
+                sink.onError(new WorkerCallException(workerId(), Status.INTERNAL
+                        .withDescription("the Decode stream of " + requestId + " ended without a finish reason")));
+            } else {
+                sink.onFinish(finishReason);
+            }
+        }
+    }
+}

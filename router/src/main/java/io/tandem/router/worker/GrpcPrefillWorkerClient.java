@@ -1,0 +1,196 @@
+package io.tandem.router.worker;
+
+import com.google.common.util.concurrent.FutureCallback;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.MoreExecutors;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.tandem.control.HostPort;
+import io.tandem.control.PrefillMessages;
+import io.tandem.engine.PrefillCallback;
+import io.tandem.engine.PrefillRequest;
+import io.tandem.engine.PrefillResult;
+import io.tandem.kvcache.KvHandle;
+import io.tandem.proto.v1.LoadRequest;
+import io.tandem.proto.v1.PrefillResponse;
+import io.tandem.proto.v1.PrefillWorkerGrpc;
+import io.tandem.proto.v1.ReleaseRequest;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A {@code tandem prefill} process reached over gRPC (async stubs; nothing blocks the caller).
+ * Each {@code Prefill} call has a deadline; a call started inside a gRPC server call (the public
+ * API) also inherits that call's deadline and cancellation, through grpc's {@code Context}. The
+ * worker's load and health are polled in the background ({@link LoadMonitor}).
+ *
+ * <p>A result is delivered only once the call has ended OK, never on the message alone: a call
+ * that is cancelled after the worker answered but before its status arrived ends CANCELLED here,
+ * and the worker, which saw the cancel, releases the lease itself; no handle is ever used after
+ * its owner gave it up. (If the worker's OK and our cancel cross, neither side has the handle and
+ * the lease expires.)
+ */
+public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
+    private static final Logger LOG = LoggerFactory.getLogger(GrpcPrefillWorkerClient.class);
+    private static final Duration RELEASE_TIMEOUT = Duration.ofSeconds(5);
+
+    private final HostPort target;
+    private final ManagedChannel channel;
+    private final PrefillWorkerGrpc.PrefillWorkerStub stub;
+    private final KvAddressBook addresses;
+    private final Duration prefillTimeout;
+    private final LoadMonitor monitor;
+    private final Map<String, Call> inFlight = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    /**
+     * Opens a channel to the worker and starts polling it.
+     *
+     * @param addresses      where the KV addresses of returned handles are recorded
+     * @param scheduler      runs the load polls (shared by a router's clients; owned by the caller)
+     * @param prefillTimeout deadline of each {@code Prefill} call
+     */
+    public GrpcPrefillWorkerClient(HostPort target, KvAddressBook addresses, ScheduledExecutorService scheduler,
+                                   Duration prefillTimeout) {
+        this.target = target;
+        this.channel = Grpc.newChannelBuilderForAddress(target.host(), target.port(), InsecureChannelCredentials.create())
+                .build();
+        this.stub = PrefillWorkerGrpc.newStub(channel);
+        this.addresses = addresses;
+        this.prefillTimeout = prefillTimeout;
+        PrefillWorkerGrpc.PrefillWorkerFutureStub futures = PrefillWorkerGrpc.newFutureStub(channel);
+        this.monitor = new LoadMonitor(target.toString(), channel, PrefillWorkerGrpc.SERVICE_NAME,
+                deadline -> futures.withDeadlineAfter(deadline).getLoad(LoadRequest.getDefaultInstance()), scheduler);
+    }
+
+    /** The id the worker reports (its handles' {@code workerId}), or {@code host:port} until it has answered. */
+    @Override
+    public String workerId() {
+        return monitor.workerId();
+    }
+
+    public HostPort target() {
+        return target;
+    }
+
+    @Override
+    public boolean prefill(PrefillRequest request, PrefillCallback callback) {
+        if (closed) {
+            return false;
+        }
+        Call call = new Call(request.requestId(), callback);
+        inFlight.put(request.requestId(), call);
+        stub.withDeadlineAfter(prefillTimeout).prefill(PrefillMessages.toProto(request), call);
+        return true;
+    }
+
+    @Override
+    public void cancel(String requestId) {
+        Call call = inFlight.get(requestId);
+        if (call != null) {
+            call.cancel();
+        }
+    }
+
+    /** Sends {@code Release}; a failure is logged and left to the lease's expiry. */
+    @Override
+    public void release(KvHandle handle) {
+        if (closed) {
+            return;
+        }
+        ReleaseRequest request = ReleaseRequest.newBuilder().setWorkerId(handle.workerId()).setEpoch(handle.epoch())
+                .setLeaseId(handle.leaseId()).build();
+        Futures.addCallback(PrefillWorkerGrpc.newFutureStub(channel).withDeadlineAfter(RELEASE_TIMEOUT).release(request),
+                new FutureCallback<>() {
+                    @Override
+                    public void onSuccess(io.tandem.proto.v1.ReleaseResponse response) {}
+
+                    @Override
+                    public void onFailure(Throwable error) {
+                        LOG.warn("release of lease {} on {} failed ({}); it is freed when it expires", handle.leaseId(),
+                                target, Status.fromThrowable(error));
+                    }
+                }, MoreExecutors.directExecutor());
+    }
+
+    @Override
+    public WorkerLoad load() {
+        return monitor.load();
+    }
+
+    /** Stops polling and shuts the channel down; calls in flight end CANCELLED. Idempotent. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        monitor.close();
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** One {@code Prefill} call; gRPC calls its methods one at a time. */
+    private final class Call implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, PrefillResponse> {
+        private final String requestId;
+        private final PrefillCallback callback;
+        private volatile ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> requestStream;
+        private PrefillResponse response;
+
+        Call(String requestId, PrefillCallback callback) {
+            this.requestId = requestId;
+            this.callback = callback;
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream) {
+            requestStream = stream;
+        }
+
+        void cancel() {
+            ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream = requestStream;
+            if (stream != null) {
+                stream.cancel("cancelled by the router", null);
+            }
+        }
+
+        @Override
+        public void onNext(PrefillResponse value) {
+            response = value;
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            inFlight.remove(requestId, this);
+            callback.onFailed(WorkerStatusErrors.toException(workerId(), error));
+        }
+
+        @Override
+        public void onCompleted() {
+            inFlight.remove(requestId, this);
+            PrefillResult result;
+            try {
+                result = PrefillMessages.fromProto(response);
+            } catch (RuntimeException e) {
+                callback.onFailed(new WorkerCallException(workerId(), Status.INTERNAL
+                        .withDescription("unusable Prefill response: " + e.getMessage())));
+                return;
+            }
+            addresses.learn(result.kvHandle().workerId(), response.getKvHandle().getKvAddress());
+            callback.onPrefilled(result);
+        }
+    }
+}
