@@ -396,7 +396,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     }
 
     @Override
-    public void onClose() {
+    protected void shutDown() {
         for (Running r : running) {
             if (r.pull != null) {
                 r.pull.handle((v, e) -> null).join();

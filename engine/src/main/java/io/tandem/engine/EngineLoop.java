@@ -1,6 +1,7 @@
 package io.tandem.engine;
 
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.BackoffIdleStrategy;
@@ -17,6 +18,10 @@ import org.slf4j.LoggerFactory;
  * <p>When idle the thread spins briefly, then parks up to 1 ms, so an idle engine costs no core
  * (two engines share a 2-core machine with the kernels' worker threads).
  *
+ * <p>Shutdown: {@link #close} stops accepting commands, the thread finishes its step, applies every
+ * command accepted before (so each request's callback or sink still gets its terminal call from
+ * {@link #shutDown}), then runs {@link #shutDown}.
+ *
  * @param <C> the engine's command type
  */
 public abstract class EngineLoop<C> implements Agent, AutoCloseable {
@@ -24,6 +29,10 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
     private final String roleName;
     private final ManyToOneConcurrentArrayQueue<C> commands;
     private final AgentRunner runner;
+    /** Set by {@link #close}: {@link #enqueue} refuses from then on. */
+    private volatile boolean closed;
+    /** Threads inside {@link #enqueue}; the final drain waits for those that passed the closed check. */
+    private final AtomicInteger enqueuing = new AtomicInteger();
 
     protected EngineLoop(String roleName, int queueCapacity) {
         this.roleName = roleName;
@@ -44,7 +53,12 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
 
     /** Hands a command to the engine thread; {@code false} if the queue is full. */
     protected final boolean enqueue(C command) {
-        return !runner.isClosed() && commands.offer(command);
+        enqueuing.getAndIncrement();
+        try {
+            return !closed && commands.offer(command);
+        } finally {
+            enqueuing.getAndDecrement();
+        }
     }
 
     @Override
@@ -70,13 +84,31 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
     /** Publishes the engine's load snapshot for other threads (after any work). */
     protected abstract void publishStats();
 
-    /** Ends every sequence still held (engine thread, after the last step). */
+    /**
+     * Applies the commands accepted before {@link #close}, then {@link #shutDown}. Runs on the engine
+     * thread after its last step.
+     */
     @Override
-    public abstract void onClose();
+    public final void onClose() {
+        // closed is set: once no producer is between its check and its offer, the queue holds every
+        // command ever accepted, and nothing more can arrive.
+        while (enqueuing.get() != 0) {
+            Thread.onSpinWait();
+        }
+        commands.drain(this::onCommand);
+        shutDown();
+    }
+
+    /**
+     * Ends every sequence still held, each callback or sink told exactly once, frees the blocks
+     * and the KV memory (engine thread, after the last commands).
+     */
+    protected abstract void shutDown();
 
     /** Stops the engine thread after its current step, waiting for it. Idempotent. */
     @Override
     public void close() {
+        closed = true;
         runner.close();
     }
 }

@@ -286,7 +286,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     }
 
     @Override
-    public void onClose() {
+    protected void shutDown() {
         for (Pending p : waiting) {
             freeBlocks(p.seq());
             p.callback().onFailed(new CancellationException("prefill engine shut down"));
