@@ -18,6 +18,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The prefill side (DESIGN.md §2): computes prompts' K/V into its block pool with chunked prefill
@@ -42,6 +44,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
 
     private record Lease(Sequence seq, long deadlineNanos) {}
+
+    private static final Logger LOG = LoggerFactory.getLogger(PrefillEngine.class);
 
     private final String workerId;
     private final long epoch;
@@ -128,7 +132,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         PrefillRequest r = s.request();
         int n = r.promptTokenIds().length;
         if (spec.blocksFor(n) > kvCache.numBlocks()) {
-            s.callback().onFailed(new IllegalArgumentException("prompt of " + n + " tokens needs more KV blocks than the prefill worker has ("
+            fail(s.callback(), new IllegalArgumentException("prompt of " + n + " tokens needs more KV blocks than the prefill worker has ("
                     + kvCache.numBlocks() + ")"));
             return;
         }
@@ -144,7 +148,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             if (p.seq().requestId().equals(requestId)) {
                 it.remove();
                 freeBlocks(p.seq());
-                p.callback().onFailed(new CancellationException("request " + requestId + " cancelled"));
+                fail(p.callback(), new CancellationException("request " + requestId + " cancelled"));
             }
         }
     }
@@ -199,7 +203,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             for (Pending p : scheduled) {
                 waiting.remove(p);
                 freeBlocks(p.seq());
-                p.callback().onFailed(e);
+                fail(p.callback(), e);
             }
             return scheduled.size();
         }
@@ -243,8 +247,13 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         leases.put(leaseId, new Lease(seq, now + config.leaseTimeout().toNanos()));
         KvHandle handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
         long start = p.startNanos()[0];
-        p.callback().onPrefilled(new PrefillResult(seq.requestId(), firstToken, handle,
-                start - p.enqueuedNanos(), now - start));
+        PrefillResult result = new PrefillResult(seq.requestId(), firstToken, handle, start - p.enqueuedNanos(), now - start);
+        try {
+            p.callback().onPrefilled(result);
+        } catch (RuntimeException e) {
+            // The handle may have been passed on before the throw: its lease is left to expire.
+            LOG.error("prefill callback of {} threw from onPrefilled", seq.requestId(), e);
+        }
     }
 
     private int expireLeases() {
@@ -262,6 +271,15 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             }
         }
         return expired;
+    }
+
+    /** Tells a callback its prefill failed; one that throws is logged so the others are still told. */
+    private static void fail(PrefillCallback callback, Throwable error) {
+        try {
+            callback.onFailed(error);
+        } catch (RuntimeException e) {
+            LOG.error("prefill callback threw from onFailed({})", error, e);
+        }
     }
 
     private void freeBlocks(Sequence seq) {
@@ -289,7 +307,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     protected void shutDown() {
         for (Pending p : waiting) {
             freeBlocks(p.seq());
-            p.callback().onFailed(new CancellationException("prefill engine shut down"));
+            fail(p.callback(), new CancellationException("prefill engine shut down"));
         }
         waiting.clear();
         for (Lease lease : leases.values()) {

@@ -49,6 +49,7 @@ class EngineShutdownTest {
         final CompletableFuture<PrefillResult> result = new CompletableFuture<>();
         final List<String> terminalCalls = new ArrayList<>();
         final CountDownLatch hold;
+        boolean throwOnFailed;
 
         PrefillOutcome(CountDownLatch hold) {
             this.hold = hold;
@@ -65,6 +66,9 @@ class EngineShutdownTest {
         public synchronized void onFailed(Throwable error) {
             terminalCalls.add("failed");
             result.completeExceptionally(error);
+            if (throwOnFailed) {
+                throw new IllegalStateException("callback broken");
+            }
         }
     }
 
@@ -127,6 +131,31 @@ class EngineShutdownTest {
     }
 
     @Test
+    void shouldFailEveryQueuedPrefillOnCloseEvenIfACallbackThrows() throws Exception {
+        CountDownLatch hold = new CountDownLatch(1);
+        try (CpuBackend backend = new CpuBackend(2)) {
+            PrefillEngine prefill = new PrefillEngine("p", model, backend, CONFIG);
+            PrefillOutcome first = new PrefillOutcome(hold);
+            prefill.submit(new PrefillRequest("first", prompt, SamplingParams.greedy(8), 0), first);
+            first.result.get(30, TimeUnit.SECONDS);
+            List<PrefillOutcome> queued = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                PrefillOutcome outcome = new PrefillOutcome(new CountDownLatch(0));
+                outcome.throwOnFailed = true;
+                queued.add(outcome);
+                prefill.submit(new PrefillRequest("queued-" + i, prompt, SamplingParams.greedy(8), 0), outcome);
+            }
+
+            closeWhileTheEngineThreadIsHeld(prefill, hold).join();
+
+            for (PrefillOutcome outcome : queued) {
+                assertThat(outcome.terminalCalls).containsExactly("failed");
+            }
+            assertThat(prefill.stats().numFreeBlocks()).isEqualTo(prefill.stats().numTotalBlocks());
+        }
+    }
+
+    @Test
     void shouldAbortADecodeStillQueuedWhenTheEngineClosesAndReleaseItsHandle() throws Exception {
         CountDownLatch hold = new CountDownLatch(1);
         try (CpuBackend backend = new CpuBackend(2);
@@ -147,6 +176,32 @@ class EngineShutdownTest {
             assertThat(queued.terminalCalls).containsExactly("finish ABORT");
             assertThat(decode.stats().numFreeBlocks()).isEqualTo(decode.stats().numTotalBlocks());
             await(() -> prefill.stats().numExported() == 0); // both leases released, not left to expire
+        }
+    }
+
+    @Test
+    void shouldEndEverySequenceAndFreeEveryBlockOnCloseEvenIfASinkThrows() throws Exception {
+        // A long context, so that no sequence can end on its own before close().
+        try (LlamaModel longContext = GgufModelLoader.load(ReferenceModel.ggufPath(), 4096);
+             CpuBackend backend = new CpuBackend(2);
+             PrefillEngine prefill = new PrefillEngine("p", longContext, backend, CONFIG)) {
+            DecodeEngine decode = new DecodeEngine(longContext, backend, CONFIG, new InProcessKvTransport(prefill));
+            SamplingParams longRun = new SamplingParams(0f, 1f, -1, 4096 - prompt.length, null, List.of(), true);
+            List<SinkOutcome> sinks = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                SinkOutcome sink = new SinkOutcome(new CountDownLatch(0), true);
+                sinks.add(sink);
+                assertThat(decode.submit(decodeRequest(prefill, "s" + i, longRun), sink)).isTrue();
+            }
+            await(() -> decode.stats().numRunning() == 3);
+
+            decode.close();
+
+            for (SinkOutcome sink : sinks) {
+                assertThat(sink.terminalCalls).containsExactly("finish ABORT");
+            }
+            assertThat(decode.stats().numFreeBlocks()).isEqualTo(decode.stats().numTotalBlocks());
+            await(() -> prefill.stats().numExported() == 0);
         }
     }
 
