@@ -140,6 +140,12 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         tokens[promptLen] = r.firstToken();
         Sequence seq = new Sequence(r.requestId(), tokens, promptLen, r.sampling(), r.seed(), maxLen, spec.blockSize());
         Running run = new Running(seq, s.sink(), r);
+        FinishReason ended = finishReason(seq, r.firstToken());
+        if (ended != null) {
+            // The prefill's token already ends it (EOS, max_tokens 1, a full context): nothing to pull.
+            finish(run, ended, null);
+            return;
+        }
         if (spec.blocksFor(maxLen) > kvCache.numBlocks()) {
             releaseHandle(run);
             tell(run, null, new IllegalStateException("sequence of up to " + maxLen + " tokens needs "
@@ -323,10 +329,6 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             releaseHandle(r);
             r.seq.setNumComputedTokens(r.seq.numPromptTokens());
             r.seq.setStatus(SequenceStatus.RUNNING);
-            if (r.seq.numTokens() >= contextLength) {
-                it.remove();
-                finish(r, FinishReason.LENGTH, null);
-            }
         }
         return n;
     }

@@ -24,8 +24,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * The decode engine on its own, fed handles from a real prefill engine (stories260K, greedy): what
- * it does with a sink or a transport that throws — one broken request must not take the batch or
- * the engine with it.
+ * it does with a request that is already complete when it arrives, and with a sink or a transport
+ * that throws — one broken request must not take the batch or the engine with it.
  */
 @Timeout(60)
 class DecodeEngineTest {
@@ -71,6 +71,35 @@ class DecodeEngineTest {
         @Override
         public void onError(Throwable error) {
             finish.completeExceptionally(error);
+        }
+    }
+
+    @Test
+    void shouldFinishWithLengthAndNoTokenWhenTheFirstTokenAlreadyReachesMaxTokens() throws Exception {
+        try (CpuBackend backend = new CpuBackend(2);
+             PrefillEngine prefill = new PrefillEngine("p", model, backend, CONFIG);
+             DecodeEngine decode = new DecodeEngine(model, backend, CONFIG, new InProcessKvTransport(prefill))) {
+            Collector sink = new Collector(false);
+            decode.submit(decodeRequest(prefill, "one", SamplingParams.greedy(1), -1), sink);
+
+            assertThat(sink.finish.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.LENGTH);
+            assertThat(sink.tokens.toIntArray()).isEmpty();
+            awaitAllFree(prefill, decode);
+        }
+    }
+
+    @Test
+    void shouldFinishWithStopAndNoTokenWhenTheFirstTokenEndsTheSequence() throws Exception {
+        try (CpuBackend backend = new CpuBackend(2);
+             PrefillEngine prefill = new PrefillEngine("p", model, backend, CONFIG);
+             DecodeEngine decode = new DecodeEngine(model, backend, CONFIG, new InProcessKvTransport(prefill))) {
+            Collector sink = new Collector(false);
+            int eos = model.tokenizer().eosId();
+            decode.submit(decodeRequest(prefill, "eos", SamplingParams.greedy(16), eos), sink);
+
+            assertThat(sink.finish.get(30, TimeUnit.SECONDS)).isEqualTo(FinishReason.STOP);
+            assertThat(sink.tokens.toIntArray()).isEmpty();
+            awaitAllFree(prefill, decode);
         }
     }
 
