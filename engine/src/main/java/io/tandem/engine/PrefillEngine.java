@@ -11,13 +11,16 @@ import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,18 +31,21 @@ import org.slf4j.LoggerFactory;
  * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
  * expires. Released blocks stay in the prefix cache until evicted.
  *
- * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel} and
- * {@link #release} only enqueue commands.
+ * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release}
+ * and {@link #copyLeasedPages} only enqueue commands.
  */
 public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /** Commands other threads send to the engine thread. */
-    sealed interface Command permits Submit, Cancel, Release {}
+    sealed interface Command permits Submit, Cancel, Release, CopyPages {}
 
     record Submit(PrefillRequest request, PrefillCallback callback, long enqueuedNanos) implements Command {}
 
     record Cancel(String requestId) implements Command {}
 
     record Release(long leaseId) implements Command {}
+
+    record CopyPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds, CompletableFuture<Void> done)
+            implements Command {}
 
     private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
 
@@ -119,12 +125,31 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return enqueue(new Release(leaseId));
     }
 
+    /**
+     * Copies every page {@code (layer, handle.blockIds()[i])} into {@code (layer, dstBlockIds[i])} of
+     * {@code dst}, on the engine thread, which owns the lease: the in-process KV hand-off. A lease that
+     * was released or has expired fails the copy, since its blocks may already hold another prompt.
+     * The caller must not touch the destination pages until the future completes.
+     *
+     * @return completes when the pages are written, or exceptionally; already failed if the command
+     *         queue is full or the engine is closed
+     */
+    public CompletableFuture<Void> copyLeasedPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        if (!enqueue(new CopyPages(handle, dst, dstBlockIds, done))) {
+            done.completeExceptionally(new IllegalStateException("prefill engine " + workerId
+                    + " is closed or its command queue is full; lease " + handle.leaseId() + " not read"));
+        }
+        return done;
+    }
+
     @Override
     protected void onCommand(Command command) {
         switch (command) {
             case Submit s -> admit(s);
             case Cancel c -> cancelNow(c.requestId());
             case Release r -> releaseNow(r.leaseId());
+            case CopyPages c -> copyPagesNow(c);
         }
     }
 
@@ -158,6 +183,31 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         if (lease != null) {
             freeBlocks(lease.seq());
         }
+    }
+
+    private void copyPagesNow(CopyPages c) {
+        KvHandle handle = c.handle();
+        Lease lease = leases.get(handle.leaseId());
+        if (lease == null || !Arrays.equals(lease.seq().blockTable().toArray(), handle.blockIds())) {
+            c.done().completeExceptionally(new IllegalStateException("lease " + handle.leaseId() + " of prefill worker "
+                    + workerId + " is not held (released or expired): its KV blocks may hold another prompt"));
+            return;
+        }
+        try {
+            long pageBytes = spec.pageBytes();
+            for (int layer = 0; layer < spec.numLayers(); layer++) {
+                MemorySegment from = storage.layer(layer);
+                MemorySegment to = c.dst().layer(layer);
+                for (int i = 0; i < c.dstBlockIds().length; i++) {
+                    MemorySegment.copy(from, storage.pageOffset(handle.blockIds()[i]), to,
+                            c.dst().pageOffset(c.dstBlockIds()[i]), pageBytes);
+                }
+            }
+        } catch (RuntimeException e) {
+            c.done().completeExceptionally(e); // e.g. the destination was closed
+            return;
+        }
+        c.done().complete(null);
     }
 
     @Override
