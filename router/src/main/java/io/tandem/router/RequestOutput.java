@@ -7,6 +7,7 @@ import io.tandem.engine.tokenizer.Tokenizer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -92,7 +93,13 @@ final class RequestOutput implements TokenSink {
 
     private void scheduleDrain() {
         if (drainScheduled.compareAndSet(false, true)) {
-            executor.execute(this::drain);
+            try {
+                executor.execute(this::drain);
+            } catch (RejectedExecutionException e) {
+                // The router is closed and the engines are ending what they hold: tell the listener
+                // here (this drain owns the flag), rather than throw into the engine thread.
+                drain();
+            }
         }
     }
 

@@ -9,6 +9,8 @@ import io.tandem.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -104,5 +106,24 @@ class RequestOutputTest {
 
         assertThat(recorder.text.toString()).isEqualTo("Once");
         assertThat(recorder.reason).isEqualTo(FinishReason.STOP);
+    }
+
+    @Test
+    void shouldStillEndTheRequestOnceTheRouterHasShutItsOutputExecutor() {
+        // Router.close() shuts the executor before the engines end what they hold (onFinish(ABORT)):
+        // that call runs on an engine thread and must neither throw there nor leave the listener waiting.
+        ReferenceModel.Case lily = reference("lily_park");
+        ExecutorService closed = Executors.newVirtualThreadPerTaskExecutor();
+        closed.shutdown();
+        Recorder recorder = new Recorder();
+        RequestOutput output = new RequestOutput(4, lily.promptTokenIds(), tokenizer, List.of(), closed, recorder,
+                () -> {}, (reason, tokenNanos, numTokens) -> {});
+
+        output.onToken(lily.generatedTokenIds()[0]);
+        output.onFinish(FinishReason.ABORT);
+
+        assertThat(recorder.tokens).containsExactly(lily.generatedTokenIds()[0]);
+        assertThat(recorder.reason).isEqualTo(FinishReason.ABORT);
+        assertThat(recorder.usage).isEqualTo(new Usage(lily.promptTokenIds().length, 1));
     }
 }
