@@ -126,4 +126,40 @@ class RequestOutputTest {
         assertThat(recorder.reason).isEqualTo(FinishReason.ABORT);
         assertThat(recorder.usage).isEqualTo(new Usage(lily.promptTokenIds().length, 1));
     }
+
+    @Test
+    void shouldEndTheRequestOnceWhenTheListenerThrowsAndTakeNoFurtherOutput() {
+        ReferenceModel.Case lily = reference("lily_park");
+        List<String> calls = new ArrayList<>();
+        GenerationListener broken = new GenerationListener() {
+            @Override
+            public void onOutput(int[] tokenIds, String textDelta) {
+                calls.add("output");
+                throw new IllegalStateException("stream already closed");
+            }
+
+            @Override
+            public void onFinish(FinishReason reason, Usage usage) {
+                calls.add("finish " + reason);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+                calls.add("error " + error.getMessage());
+            }
+        };
+        int[] cancels = new int[1];
+        List<FinishReason> done = new ArrayList<>();
+        RequestOutput output = new RequestOutput(8, lily.promptTokenIds(), tokenizer, List.of(), Runnable::run, broken,
+                () -> cancels[0]++, (reason, tokenNanos, numTokens) -> done.add(reason));
+
+        for (int i = 0; i < 4; i++) {
+            output.onToken(lily.generatedTokenIds()[i]);
+        }
+        output.onFinish(FinishReason.ABORT);
+
+        assertThat(calls).containsExactly("output", "error stream already closed");
+        assertThat(done).as("in-flight slot given back once").containsExactly((FinishReason) null);
+        assertThat(cancels[0]).as("engines told to stop").isEqualTo(1);
+    }
 }
