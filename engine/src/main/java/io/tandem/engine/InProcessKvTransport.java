@@ -9,9 +9,9 @@ import java.util.concurrent.CompletableFuture;
 /**
  * The hand-off inside one JVM ({@code tandem serve}): pages are copied straight out of the
  * prefill engine's KV memory, no serialization, and release goes to the prefill engine's
- * command queue. The copy runs on the prefill engine thread, which owns the lease: it checks the
- * lease is still held and copies before the lease can expire or be released, so the source
- * blocks cannot be handed to another prompt mid-copy. Bounded by the prompt's KV size.
+ * command queue. The copy runs on the caller (the decode engine thread), bounded by the prompt's
+ * KV size, and counts only if the handle's lease was held before and after it: a lease that has
+ * expired or was released may have had its blocks handed to another prompt.
  */
 public final class InProcessKvTransport implements KvTransport {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(InProcessKvTransport.class);
@@ -33,7 +33,12 @@ public final class InProcessKvTransport implements KvTransport {
                     + " with " + handle.blockIds().length + " blocks does not match destination " + dst.spec()
                     + " with " + dstBlockIds.length));
         }
-        return prefill.copyLeasedPages(handle, dst, dstBlockIds);
+        try {
+            prefill.copyLeasedPages(handle, dst, dstBlockIds);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return CompletableFuture.completedFuture(null);
     }
 
     @Override

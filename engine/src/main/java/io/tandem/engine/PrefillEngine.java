@@ -12,6 +12,7 @@ import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -20,7 +21,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,21 +32,19 @@ import org.slf4j.LoggerFactory;
  * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
  * expires. Released blocks stay in the prefix cache until evicted.
  *
- * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release}
- * and {@link #copyLeasedPages} only enqueue commands.
+ * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel} and
+ * {@link #release} only enqueue commands. {@link #copyLeasedPages} reads exported pages on the
+ * caller's thread, checking the lease around the copy.
  */
 public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /** Commands other threads send to the engine thread. */
-    sealed interface Command permits Submit, Cancel, Release, CopyPages {}
+    sealed interface Command permits Submit, Cancel, Release {}
 
     record Submit(PrefillRequest request, PrefillCallback callback, long enqueuedNanos) implements Command {}
 
     record Cancel(String requestId) implements Command {}
 
     record Release(long leaseId) implements Command {}
-
-    record CopyPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds, CompletableFuture<Void> done)
-            implements Command {}
 
     private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
 
@@ -66,6 +65,12 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
     private final List<Pending> scheduled = new ArrayList<>();
     private final Map<Long, Lease> leases = new HashMap<>();
+    /**
+     * The block ids of every live lease, for readers on other threads ({@link #copyLeasedPages}).
+     * Written by the engine thread only: a lease is put here before its handle is handed out and
+     * removed before its blocks are freed, so while it is here its blocks hold its KV.
+     */
+    private final ConcurrentHashMap<Long, int[]> liveLeaseBlocks = new ConcurrentHashMap<>();
     private long nextLeaseId = 1;
     private volatile EngineStats stats;
 
@@ -127,20 +132,35 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
 
     /**
      * Copies every page {@code (layer, handle.blockIds()[i])} into {@code (layer, dstBlockIds[i])} of
-     * {@code dst}, on the engine thread, which owns the lease: the in-process KV hand-off. A lease that
-     * was released or has expired fails the copy, since its blocks may already hold another prompt.
-     * The caller must not touch the destination pages until the future completes.
+     * {@code dst} on the calling thread: the in-process KV hand-off. The lease must be held before
+     * and still after the copy (an optimistic read, as {@link java.util.concurrent.locks.StampedLock}
+     * validates one): a lease released or expired meanwhile may have had its blocks handed to another
+     * prompt, so the copy is refused rather than returned. Thread-safe.
      *
-     * @return completes when the pages are written, or exceptionally; already failed if the command
-     *         queue is full or the engine is closed
+     * @throws IllegalStateException if the lease is not held, or the engine's KV memory is closed
      */
-    public CompletableFuture<Void> copyLeasedPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        if (!enqueue(new CopyPages(handle, dst, dstBlockIds, done))) {
-            done.completeExceptionally(new IllegalStateException("prefill engine " + workerId
-                    + " is closed or its command queue is full; lease " + handle.leaseId() + " not read"));
+    public void copyLeasedPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
+        int[] blocks = liveLeaseBlocks.get(handle.leaseId());
+        if (blocks == null || !Arrays.equals(blocks, handle.blockIds())) {
+            throw leaseNotHeld(handle);
         }
-        return done;
+        long pageBytes = spec.pageBytes();
+        for (int layer = 0; layer < spec.numLayers(); layer++) {
+            MemorySegment from = storage.layer(layer);
+            MemorySegment to = dst.layer(layer);
+            for (int i = 0; i < dstBlockIds.length; i++) {
+                MemorySegment.copy(from, storage.pageOffset(blocks[i]), to, dst.pageOffset(dstBlockIds[i]), pageBytes);
+            }
+        }
+        VarHandle.acquireFence(); // the copy's reads happen before the re-check
+        if (liveLeaseBlocks.get(handle.leaseId()) != blocks) {
+            throw leaseNotHeld(handle);
+        }
+    }
+
+    private IllegalStateException leaseNotHeld(KvHandle handle) {
+        return new IllegalStateException("lease " + handle.leaseId() + " of prefill worker " + workerId
+                + " is not held (released or expired): its KV blocks may hold another prompt");
     }
 
     @Override
@@ -149,7 +169,6 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             case Submit s -> admit(s);
             case Cancel c -> cancelNow(c.requestId());
             case Release r -> releaseNow(r.leaseId());
-            case CopyPages c -> copyPagesNow(c);
         }
     }
 
@@ -181,33 +200,9 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private void releaseNow(long leaseId) {
         Lease lease = leases.remove(leaseId);
         if (lease != null) {
+            liveLeaseBlocks.remove(leaseId);
             freeBlocks(lease.seq());
         }
-    }
-
-    private void copyPagesNow(CopyPages c) {
-        KvHandle handle = c.handle();
-        Lease lease = leases.get(handle.leaseId());
-        if (lease == null || !Arrays.equals(lease.seq().blockTable().toArray(), handle.blockIds())) {
-            c.done().completeExceptionally(new IllegalStateException("lease " + handle.leaseId() + " of prefill worker "
-                    + workerId + " is not held (released or expired): its KV blocks may hold another prompt"));
-            return;
-        }
-        try {
-            long pageBytes = spec.pageBytes();
-            for (int layer = 0; layer < spec.numLayers(); layer++) {
-                MemorySegment from = storage.layer(layer);
-                MemorySegment to = c.dst().layer(layer);
-                for (int i = 0; i < c.dstBlockIds().length; i++) {
-                    MemorySegment.copy(from, storage.pageOffset(handle.blockIds()[i]), to,
-                            c.dst().pageOffset(c.dstBlockIds()[i]), pageBytes);
-                }
-            }
-        } catch (RuntimeException e) {
-            c.done().completeExceptionally(e); // e.g. the destination was closed
-            return;
-        }
-        c.done().complete(null);
     }
 
     @Override
@@ -296,6 +291,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         long now = System.nanoTime();
         leases.put(leaseId, new Lease(seq, now + config.leaseTimeout().toNanos()));
         KvHandle handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
+        liveLeaseBlocks.put(leaseId, handle.blockIds());
         long start = p.startNanos()[0];
         PrefillResult result = new PrefillResult(seq.requestId(), firstToken, handle, start - p.enqueuedNanos(), now - start);
         try {
@@ -312,10 +308,12 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         }
         long now = System.nanoTime();
         int expired = 0;
-        for (Iterator<Lease> it = leases.values().iterator(); it.hasNext(); ) {
-            Lease lease = it.next();
+        for (Iterator<Map.Entry<Long, Lease>> it = leases.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Long, Lease> entry = it.next();
+            Lease lease = entry.getValue();
             if (now - lease.deadlineNanos() > 0) {
                 it.remove();
+                liveLeaseBlocks.remove(entry.getKey());
                 freeBlocks(lease.seq());
                 expired++;
             }
@@ -360,6 +358,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             fail(p.callback(), new CancellationException("prefill engine shut down"));
         }
         waiting.clear();
+        liveLeaseBlocks.clear();
         for (Lease lease : leases.values()) {
             freeBlocks(lease.seq());
         }
