@@ -54,7 +54,7 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
         });
     }
 
-    /** Hands a command to the engine thread; {@code false} if the queue is full. */
+    /** Hands a command to the engine thread; {@code false} if the queue is full or the engine is closed. */
     protected final boolean enqueue(C command) {
         enqueuing.getAndIncrement();
         try {
