@@ -10,6 +10,7 @@ import io.tandem.kvcache.BlockPool;
 import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
+import io.tandem.kvcache.KvHandle;
 import io.tandem.kvcache.transfer.KvTransport;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -17,6 +18,8 @@ import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The decode side (DESIGN.md §2): iteration-level continuous batching (Orca, OSDI'22) over many
@@ -57,6 +60,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         }
     }
 
+    private static final Logger LOG = LoggerFactory.getLogger(DecodeEngine.class);
     private final KvCacheSpec spec;
     private final KvCacheStorage storage;
     private final KvCacheManager kvCache;
@@ -136,9 +140,15 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         tokens[promptLen] = r.firstToken();
         Sequence seq = new Sequence(r.requestId(), tokens, promptLen, r.sampling(), r.seed(), maxLen, spec.blockSize());
         Running run = new Running(seq, s.sink(), r);
+        FinishReason ended = finishReason(seq, r.firstToken());
+        if (ended != null) {
+            // The prefill's token already ends it (EOS, max_tokens 1, a full context): nothing to pull.
+            finish(run, ended, null);
+            return;
+        }
         if (spec.blocksFor(maxLen) > kvCache.numBlocks()) {
             releaseHandle(run);
-            s.sink().onError(new IllegalStateException("sequence of up to " + maxLen + " tokens needs "
+            tell(run, null, new IllegalStateException("sequence of up to " + maxLen + " tokens needs "
                     + spec.blocksFor(maxLen) + " KV blocks; the decode worker has " + kvCache.numBlocks()));
             return;
         }
@@ -256,10 +266,19 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             } else {
                 seq.setStatus(SequenceStatus.PULLING_KV);
                 int promptBlocks = spec.blocksFor(seq.numPromptTokens());
-                r.pull = transport.pull(r.request.kvHandle(), storage, Arrays.copyOf(seq.blockTable().blockIds(), promptBlocks));
+                r.pull = pull(r.request.kvHandle(), Arrays.copyOf(seq.blockTable().blockIds(), promptBlocks));
             }
         }
         return admitted;
+    }
+
+    /** Starts a pull; a transport that throws instead of failing the future fails the pull alike. */
+    private CompletableFuture<Void> pull(KvHandle handle, int[] dstBlockIds) {
+        try {
+            return transport.pull(handle, storage, dstBlockIds);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 
     private int reapCancelled() {
@@ -310,10 +329,6 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             releaseHandle(r);
             r.seq.setNumComputedTokens(r.seq.numPromptTokens());
             r.seq.setStatus(SequenceStatus.RUNNING);
-            if (r.seq.numTokens() >= contextLength) {
-                it.remove();
-                finish(r, FinishReason.LENGTH, null);
-            }
         }
         return n;
     }
@@ -343,7 +358,14 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             seq.setNumComputedTokens(seq.numTokens());
             int token = sampler.sample(logits, runner.logitRow(i) * vocab, seq.sampling(), seq.seed(), seq.numOutputTokens());
             seq.appendToken(token);
-            r.sink.onToken(token);
+            try {
+                r.sink.onToken(token);
+            } catch (RuntimeException e) {
+                // A broken sink ends its own sequence only; the rest of the batch goes on.
+                running.remove(r);
+                finish(r, null, e);
+                continue;
+            }
             FinishReason reason = finishReason(seq, token);
             if (reason != null) {
                 running.remove(r);
@@ -376,10 +398,19 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             r.pull.cancel(false);
         }
         releaseHandle(r);
-        if (error != null) {
-            r.sink.onError(error);
-        } else {
-            r.sink.onFinish(reason);
+        tell(r, reason, error);
+    }
+
+    /** The sink's terminal call; a sink that throws is logged, so the engine goes on with the others. */
+    private static void tell(Running r, FinishReason reason, Throwable error) {
+        try {
+            if (error != null) {
+                r.sink.onError(error);
+            } else {
+                r.sink.onFinish(reason);
+            }
+        } catch (RuntimeException e) {
+            LOG.error("token sink of {} threw from its terminal call", r.seq.requestId(), e);
         }
     }
 
@@ -396,7 +427,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     }
 
     @Override
-    public void onClose() {
+    protected void shutDown() {
         for (Running r : running) {
             if (r.pull != null) {
                 r.pull.handle((v, e) -> null).join();

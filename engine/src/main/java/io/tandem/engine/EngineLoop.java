@@ -1,6 +1,8 @@
 package io.tandem.engine;
 
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.BackoffIdleStrategy;
@@ -17,6 +19,10 @@ import org.slf4j.LoggerFactory;
  * <p>When idle the thread spins briefly, then parks up to 1 ms, so an idle engine costs no core
  * (two engines share a 2-core machine with the kernels' worker threads).
  *
+ * <p>Shutdown: {@link #close} stops accepting commands, the thread finishes its step, applies every
+ * command accepted before (so each request's callback or sink still gets its terminal call from
+ * {@link #shutDown}), then runs {@link #shutDown}.
+ *
  * @param <C> the engine's command type
  */
 public abstract class EngineLoop<C> implements Agent, AutoCloseable {
@@ -24,6 +30,12 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
     private final String roleName;
     private final ManyToOneConcurrentArrayQueue<C> commands;
     private final AgentRunner runner;
+    /** {@link #onCommand} as the drain's handler, made once: a method reference per cycle allocates. */
+    private final Consumer<C> commandHandler = this::onCommand;
+    /** Set by {@link #close}: {@link #enqueue} refuses from then on. */
+    private volatile boolean closed;
+    /** Threads inside {@link #enqueue}; the final drain waits for those that passed the closed check. */
+    private final AtomicInteger enqueuing = new AtomicInteger();
 
     protected EngineLoop(String roleName, int queueCapacity) {
         this.roleName = roleName;
@@ -42,14 +54,19 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
         });
     }
 
-    /** Hands a command to the engine thread; {@code false} if the queue is full. */
+    /** Hands a command to the engine thread; {@code false} if the queue is full or the engine is closed. */
     protected final boolean enqueue(C command) {
-        return !runner.isClosed() && commands.offer(command);
+        enqueuing.getAndIncrement();
+        try {
+            return !closed && commands.offer(command);
+        } finally {
+            enqueuing.getAndDecrement();
+        }
     }
 
     @Override
     public final int doWork() {
-        int work = commands.drain(this::onCommand) + step();
+        int work = commands.drain(commandHandler) + step();
         if (work > 0) {
             publishStats();
         }
@@ -70,13 +87,31 @@ public abstract class EngineLoop<C> implements Agent, AutoCloseable {
     /** Publishes the engine's load snapshot for other threads (after any work). */
     protected abstract void publishStats();
 
-    /** Ends every sequence still held (engine thread, after the last step). */
+    /**
+     * Applies the commands accepted before {@link #close}, then {@link #shutDown}. Runs on the engine
+     * thread after its last step.
+     */
     @Override
-    public abstract void onClose();
+    public final void onClose() {
+        // closed is set: once no producer is between its check and its offer, the queue holds every
+        // command ever accepted, and nothing more can arrive.
+        while (enqueuing.get() != 0) {
+            Thread.onSpinWait();
+        }
+        commands.drain(commandHandler);
+        shutDown();
+    }
+
+    /**
+     * Ends every sequence still held, each callback or sink told exactly once, frees the blocks
+     * and the KV memory (engine thread, after the last commands).
+     */
+    protected abstract void shutDown();
 
     /** Stops the engine thread after its current step, waiting for it. Idempotent. */
     @Override
     public void close() {
+        closed = true;
         runner.close();
     }
 }

@@ -4,14 +4,14 @@ import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
 import io.tandem.kvcache.transfer.KvTransport;
-import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * The hand-off inside one JVM ({@code tandem serve}): pages are copied straight out of the
  * prefill engine's KV memory, no serialization, and release goes to the prefill engine's
- * command queue. The copy runs on the caller (the decode engine thread) and is bounded by the
- * prompt's KV size; the handle's lease keeps the source pages alive meanwhile.
+ * command queue. The copy runs on the caller (the decode engine thread), bounded by the prompt's
+ * KV size, and counts only if the handle's lease was held before and after it: a lease that has
+ * expired or was released may have had its blocks handed to another prompt.
  */
 public final class InProcessKvTransport implements KvTransport {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(InProcessKvTransport.class);
@@ -23,7 +23,6 @@ public final class InProcessKvTransport implements KvTransport {
 
     @Override
     public CompletableFuture<Void> pull(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
-        KvCacheStorage src = prefill.storage();
         KvCacheSpec spec = handle.spec();
         if (!handle.workerId().equals(prefill.workerId()) || handle.epoch() != prefill.epoch()) {
             return CompletableFuture.failedFuture(new IllegalStateException("stale KV handle from "
@@ -34,13 +33,10 @@ public final class InProcessKvTransport implements KvTransport {
                     + " with " + handle.blockIds().length + " blocks does not match destination " + dst.spec()
                     + " with " + dstBlockIds.length));
         }
-        long pageBytes = spec.pageBytes();
-        for (int layer = 0; layer < spec.numLayers(); layer++) {
-            MemorySegment from = src.layer(layer);
-            MemorySegment to = dst.layer(layer);
-            for (int i = 0; i < dstBlockIds.length; i++) {
-                MemorySegment.copy(from, src.pageOffset(handle.blockIds()[i]), to, dst.pageOffset(dstBlockIds[i]), pageBytes);
-            }
+        try {
+            prefill.copyLeasedPages(handle, dst, dstBlockIds);
+        } catch (RuntimeException e) {
+            return CompletableFuture.failedFuture(e);
         }
         return CompletableFuture.completedFuture(null);
     }

@@ -11,13 +11,19 @@ import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import java.util.function.Consumer;
 
 /**
@@ -28,7 +34,8 @@ import java.util.function.Consumer;
  * expires. Released blocks stay in the prefix cache until evicted.
  *
  * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release}
- * and {@link #renew} only enqueue commands.
+ * and {@link #renew} only enqueue commands. {@link #copyLeasedPages} reads exported pages on the
+ * caller's thread, checking the lease around the copy.
  */
 public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /** Commands other threads send to the engine thread. */
@@ -46,6 +53,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
 
     private record Lease(Sequence seq, long deadlineNanos) {}
 
+    private static final Logger LOG = LoggerFactory.getLogger(PrefillEngine.class);
+
     private final String workerId;
     private final long epoch;
     private final EngineConfig config;
@@ -59,6 +68,12 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
     private final List<Pending> scheduled = new ArrayList<>();
     private final Map<Long, Lease> leases = new HashMap<>();
+    /**
+     * The block ids of every live lease, for readers on other threads ({@link #copyLeasedPages}).
+     * Written by the engine thread only: a lease is put here before its handle is handed out and
+     * removed before its blocks are freed, so while it is here its blocks hold its KV.
+     */
+    private final ConcurrentHashMap<Long, int[]> liveLeaseBlocks = new ConcurrentHashMap<>();
     private long nextLeaseId = 1;
     private volatile EngineStats stats;
 
@@ -131,6 +146,39 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return enqueue(new Renew(leaseId, onRenewed));
     }
 
+    /**
+     * Copies every page {@code (layer, handle.blockIds()[i])} into {@code (layer, dstBlockIds[i])} of
+     * {@code dst} on the calling thread: the in-process KV hand-off. The lease must be held before
+     * and still after the copy (an optimistic read, as {@link java.util.concurrent.locks.StampedLock}
+     * validates one): a lease released or expired meanwhile may have had its blocks handed to another
+     * prompt, so the copy is refused rather than returned. Thread-safe.
+     *
+     * @throws IllegalStateException if the lease is not held, or the engine's KV memory is closed
+     */
+    public void copyLeasedPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
+        int[] blocks = liveLeaseBlocks.get(handle.leaseId());
+        if (blocks == null || !Arrays.equals(blocks, handle.blockIds())) {
+            throw leaseNotHeld(handle);
+        }
+        long pageBytes = spec.pageBytes();
+        for (int layer = 0; layer < spec.numLayers(); layer++) {
+            MemorySegment from = storage.layer(layer);
+            MemorySegment to = dst.layer(layer);
+            for (int i = 0; i < dstBlockIds.length; i++) {
+                MemorySegment.copy(from, storage.pageOffset(blocks[i]), to, dst.pageOffset(dstBlockIds[i]), pageBytes);
+            }
+        }
+        VarHandle.acquireFence(); // the copy's reads happen before the re-check
+        if (liveLeaseBlocks.get(handle.leaseId()) != blocks) {
+            throw leaseNotHeld(handle);
+        }
+    }
+
+    private IllegalStateException leaseNotHeld(KvHandle handle) {
+        return new IllegalStateException("lease " + handle.leaseId() + " of prefill worker " + workerId
+                + " is not held (released or expired): its KV blocks may hold another prompt");
+    }
+
     @Override
     protected void onCommand(Command command) {
         switch (command) {
@@ -145,7 +193,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         PrefillRequest r = s.request();
         int n = r.promptTokenIds().length;
         if (spec.blocksFor(n) > kvCache.numBlocks()) {
-            s.callback().onFailed(new IllegalArgumentException("prompt of " + n + " tokens needs more KV blocks than the prefill worker has ("
+            fail(s.callback(), new IllegalArgumentException("prompt of " + n + " tokens needs more KV blocks than the prefill worker has ("
                     + kvCache.numBlocks() + ")"));
             return;
         }
@@ -161,7 +209,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             if (p.seq().requestId().equals(requestId)) {
                 it.remove();
                 freeBlocks(p.seq());
-                p.callback().onFailed(new CancellationException("request " + requestId + " cancelled"));
+                fail(p.callback(), new CancellationException("request " + requestId + " cancelled"));
             }
         }
     }
@@ -169,6 +217,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private void releaseNow(long leaseId) {
         Lease lease = leases.remove(leaseId);
         if (lease != null) {
+            liveLeaseBlocks.remove(leaseId);
             freeBlocks(lease.seq());
         }
     }
@@ -224,7 +273,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             for (Pending p : scheduled) {
                 waiting.remove(p);
                 freeBlocks(p.seq());
-                p.callback().onFailed(e);
+                fail(p.callback(), e);
             }
             return scheduled.size();
         }
@@ -267,9 +316,15 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         long now = System.nanoTime();
         leases.put(leaseId, new Lease(seq, now + config.leaseTimeout().toNanos()));
         KvHandle handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
+        liveLeaseBlocks.put(leaseId, handle.blockIds());
         long start = p.startNanos()[0];
-        p.callback().onPrefilled(new PrefillResult(seq.requestId(), firstToken, handle,
-                start - p.enqueuedNanos(), now - start));
+        PrefillResult result = new PrefillResult(seq.requestId(), firstToken, handle, start - p.enqueuedNanos(), now - start);
+        try {
+            p.callback().onPrefilled(result);
+        } catch (RuntimeException e) {
+            // The handle may have been passed on before the throw: its lease is left to expire.
+            LOG.error("prefill callback of {} threw from onPrefilled", seq.requestId(), e);
+        }
     }
 
     private int expireLeases() {
@@ -278,15 +333,26 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         }
         long now = System.nanoTime();
         int expired = 0;
-        for (Iterator<Lease> it = leases.values().iterator(); it.hasNext(); ) {
-            Lease lease = it.next();
+        for (Iterator<Map.Entry<Long, Lease>> it = leases.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Long, Lease> entry = it.next();
+            Lease lease = entry.getValue();
             if (now - lease.deadlineNanos() > 0) {
                 it.remove();
+                liveLeaseBlocks.remove(entry.getKey());
                 freeBlocks(lease.seq());
                 expired++;
             }
         }
         return expired;
+    }
+
+    /** Tells a callback its prefill failed; one that throws is logged so the others are still told. */
+    private static void fail(PrefillCallback callback, Throwable error) {
+        try {
+            callback.onFailed(error);
+        } catch (RuntimeException e) {
+            LOG.error("prefill callback threw from onFailed({})", error, e);
+        }
     }
 
     private void freeBlocks(Sequence seq) {
@@ -315,12 +381,13 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     }
 
     @Override
-    public void onClose() {
+    protected void shutDown() {
         for (Pending p : waiting) {
             freeBlocks(p.seq());
-            p.callback().onFailed(new CancellationException("prefill engine shut down"));
+            fail(p.callback(), new CancellationException("prefill engine shut down"));
         }
         waiting.clear();
+        liveLeaseBlocks.clear();
         for (Lease lease : leases.values()) {
             freeBlocks(lease.seq());
         }

@@ -7,8 +7,11 @@ import io.tandem.engine.tokenizer.Tokenizer;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One request's output path from the engines to its {@link GenerationListener}: engine threads
@@ -25,6 +28,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * decode thread through the decode command queue, which orders the writes).
  */
 final class RequestOutput implements TokenSink {
+    private static final Logger LOG = LoggerFactory.getLogger(RequestOutput.class);
+
     /** Told once when the request ends: its reason ({@code null} after an error) and token times. */
     interface Completion {
         void onDone(FinishReason reason, long[] tokenNanos, int numTokens);
@@ -92,15 +97,44 @@ final class RequestOutput implements TokenSink {
 
     private void scheduleDrain() {
         if (drainScheduled.compareAndSet(false, true)) {
-            executor.execute(this::drain);
+            try {
+                executor.execute(this::drain);
+            } catch (RejectedExecutionException e) {
+                // The router is closed and the engines are ending what they hold: tell the listener
+                // here (this drain owns the flag), rather than throw into the engine thread.
+                drain();
+            }
         }
     }
 
     private void drain() {
         do {
-            drainOnce();
+            try {
+                drainOnce();
+            } catch (RuntimeException e) {
+                listenerFailed(e);
+            }
             drainScheduled.set(false);
         } while (!done && hasPending() && drainScheduled.compareAndSet(false, true));
+    }
+
+    /**
+     * The listener threw (its stream is gone): the request ends here, once. Without this the drain
+     * flag stayed set, so nothing was ever drained again and the in-flight slot never came back.
+     */
+    private void listenerFailed(RuntimeException e) {
+        if (done) {
+            LOG.warn("listener threw from its terminal call", e);
+            return;
+        }
+        done = true;
+        onDone.onDone(null, tokenNanos, consumed);
+        cancelEngines.run();
+        try {
+            listener.onError(e);
+        } catch (RuntimeException again) {
+            LOG.warn("listener threw from onError after failing with {}", e.toString(), again);
+        }
     }
 
     private boolean hasPending() {

@@ -9,6 +9,8 @@ import io.tandem.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -104,5 +106,60 @@ class RequestOutputTest {
 
         assertThat(recorder.text.toString()).isEqualTo("Once");
         assertThat(recorder.reason).isEqualTo(FinishReason.STOP);
+    }
+
+    @Test
+    void shouldStillEndTheRequestOnceTheRouterHasShutItsOutputExecutor() {
+        // Router.close() shuts the executor before the engines end what they hold (onFinish(ABORT)):
+        // that call runs on an engine thread and must neither throw there nor leave the listener waiting.
+        ReferenceModel.Case lily = reference("lily_park");
+        ExecutorService closed = Executors.newVirtualThreadPerTaskExecutor();
+        closed.shutdown();
+        Recorder recorder = new Recorder();
+        RequestOutput output = new RequestOutput(4, lily.promptTokenIds(), tokenizer, List.of(), closed, recorder,
+                () -> {}, (reason, tokenNanos, numTokens) -> {});
+
+        output.onToken(lily.generatedTokenIds()[0]);
+        output.onFinish(FinishReason.ABORT);
+
+        assertThat(recorder.tokens).containsExactly(lily.generatedTokenIds()[0]);
+        assertThat(recorder.reason).isEqualTo(FinishReason.ABORT);
+        assertThat(recorder.usage).isEqualTo(new Usage(lily.promptTokenIds().length, 1));
+    }
+
+    @Test
+    void shouldEndTheRequestOnceWhenTheListenerThrowsAndTakeNoFurtherOutput() {
+        ReferenceModel.Case lily = reference("lily_park");
+        List<String> calls = new ArrayList<>();
+        GenerationListener broken = new GenerationListener() {
+            @Override
+            public void onOutput(int[] tokenIds, String textDelta) {
+                calls.add("output");
+                throw new IllegalStateException("stream already closed");
+            }
+
+            @Override
+            public void onFinish(FinishReason reason, Usage usage) {
+                calls.add("finish " + reason);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+                calls.add("error " + error.getMessage());
+            }
+        };
+        int[] cancels = new int[1];
+        List<FinishReason> done = new ArrayList<>();
+        RequestOutput output = new RequestOutput(8, lily.promptTokenIds(), tokenizer, List.of(), Runnable::run, broken,
+                () -> cancels[0]++, (reason, tokenNanos, numTokens) -> done.add(reason));
+
+        for (int i = 0; i < 4; i++) {
+            output.onToken(lily.generatedTokenIds()[i]);
+        }
+        output.onFinish(FinishReason.ABORT);
+
+        assertThat(calls).containsExactly("output", "error stream already closed");
+        assertThat(done).as("in-flight slot given back once").containsExactly((FinishReason) null);
+        assertThat(cancels[0]).as("engines told to stop").isEqualTo(1);
     }
 }

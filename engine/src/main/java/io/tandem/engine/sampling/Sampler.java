@@ -29,10 +29,12 @@ public final class Sampler {
      * @return the chosen token id
      */
     public int sample(float[] logits, int offset, SamplingParams params, long seed, int step) {
-        if (params.isGreedy()) {
+        float invT = 1f / params.temperature();
+        // Below ~3e-39, 1/T overflows to +Infinity and the max logit's (0 · Inf) would be NaN; the
+        // distribution's limit there is the argmax anyway.
+        if (params.isGreedy() || Float.isInfinite(invT)) {
             return argmax(logits, offset, vocabSize);
         }
-        float invT = 1f / params.temperature();
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocabSize; i++) {
             max = Math.max(max, logits[offset + i]);

@@ -89,4 +89,17 @@ class SamplerTest {
         new Sampler(LOGITS.length).sample(copy, 0, params(0.7f, 0.9f, 4), 1, 0);
         assertThat(copy).containsExactly(LOGITS);
     }
+
+    @Test
+    void shouldPickTheArgmaxWhenTheTemperatureIsSoSmallThatItsInverseOverflows() {
+        // 1 / 1e-40 is +Infinity in float: scaling the max logit's 0 by it gives NaN, not 1.
+        float[] logits = {1f, 2f, 5f, 3f};
+        Sampler sampler = new Sampler(logits.length);
+        for (float temperature : new float[] {1e-40f, Float.MIN_VALUE}) {
+            for (float topP : new float[] {1f, 0.5f}) {
+                assertThat(sampler.sample(logits, 0, params(temperature, topP, -1), 7, 0))
+                        .as("temperature %s, top_p %s", temperature, topP).isEqualTo(2);
+            }
+        }
+    }
 }
