@@ -1,5 +1,6 @@
 package io.tandem.engine.backend;
 
+import io.tandem.engine.tensor.PackedActivations;
 import io.tandem.engine.tensor.WeightMatrix;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -122,6 +123,7 @@ public final class CpuBackend implements Backend {
             if (closed.get()) {
                 throw new IllegalStateException("CpuBackend is closed");
             }
+            j.packIfLarge();
             long macs = j.totalRows * (long) j.cols * j.n;
             int p = pool.parallelism();
             if (p == 1 || macs < MIN_PARALLEL_MACS) {
@@ -261,6 +263,9 @@ public final class CpuBackend implements Backend {
         final WeightMatrix[] weights = new WeightMatrix[3];
         final float[][] outs = new float[3][];
         final int[] firstChunk = new int[4];
+        /** {@code x} packed once per dispatch when the batch is large enough for the prefill kernel. */
+        final PackedActivations packed = new PackedActivations();
+        boolean usePacked;
         int count;
         float[] x;
         int n;
@@ -271,6 +276,7 @@ public final class CpuBackend implements Backend {
 
         void set(float[] x, int n) {
             this.count = 0;
+            this.usePacked = false;
             this.x = x;
             this.n = n;
             this.totalRows = 0;
@@ -283,6 +289,13 @@ public final class CpuBackend implements Backend {
             cols = w.cols();
             totalRows += w.rows();
             count++;
+        }
+
+        void packIfLarge() {
+            if (n >= PackedActivations.MIN_TOKENS) {
+                packed.pack(x, n, cols);
+                usePacked = true;
+            }
         }
 
         void plan(int rowsPerChunk) {
@@ -298,7 +311,7 @@ public final class CpuBackend implements Backend {
 
         void runSerial() {
             for (int m = 0; m < count; m++) {
-                weights[m].matmulRows(x, n, outs[m], 0, weights[m].rows());
+                rows(weights[m], outs[m], 0, weights[m].rows());
             }
         }
 
@@ -310,7 +323,15 @@ public final class CpuBackend implements Backend {
             }
             WeightMatrix w = weights[m];
             int start = (chunk - firstChunk[m]) * chunkRows;
-            w.matmulRows(x, n, outs[m], start, Math.min(w.rows(), start + chunkRows));
+            rows(w, outs[m], start, Math.min(w.rows(), start + chunkRows));
+        }
+
+        private void rows(WeightMatrix w, float[] out, int rowStart, int rowEnd) {
+            if (usePacked) {
+                w.matmulRows(packed, out, rowStart, rowEnd);
+            } else {
+                w.matmulRows(x, n, out, rowStart, rowEnd);
+            }
         }
 
         void clear() {

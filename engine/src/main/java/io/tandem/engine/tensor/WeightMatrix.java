@@ -101,7 +101,18 @@ public abstract sealed class WeightMatrix
      *
      * @throws IndexOutOfBoundsException if {@code row} is not a row or {@code out} is too short
      */
-    public abstract void dequantizeRow(int row, float[] out, int outOffset);
+    public final void dequantizeRow(int row, float[] out, int outOffset) {
+        Objects.checkFromIndexSize(outOffset, cols, out.length);
+        dequantizeRange(row, 0, cols, out, outOffset);
+    }
+
+    /**
+     * As {@link #dequantizeRow} for columns {@code [colStart, colStart + len)} of the row, written
+     * to {@code out[outOffset, outOffset + len)}; {@code colStart} and {@code len} are multiples of
+     * the type's block size (the prefill kernel dequantizes a row block by block of columns).
+     * The row is checked; the column range and {@code out} are the caller's to get right.
+     */
+    abstract void dequantizeRange(int row, int colStart, int len, float[] out, int outOffset);
 
     /**
      * Batched kernel: {@code out[t * rows + r] = dot(r, x, t * cols)} for tokens
@@ -123,9 +134,31 @@ public abstract sealed class WeightMatrix
         Objects.checkFromIndexSize(0, (long) n * rows, out.length);
         if (n == 1) {
             matvec(x, out, rowStart, rowEnd);
-        } else {
+        } else if (n < PackedActivations.MIN_TOKENS) {
             TiledMatmul.matmul(this, x, n, out, rowStart, rowEnd);
+        } else {
+            PackedActivations packed = PackedMatmul.threadScratch();
+            packed.pack(x, n, cols);
+            PackedMatmul.matmul(this, packed, out, rowStart, rowEnd);
         }
+    }
+
+    /**
+     * As {@link #matmulRows(float[], int, float[], int, int)} for activations already packed by
+     * {@link PackedActivations#pack} (a parallel caller packs once for all its row ranges). Uses
+     * the prefill kernel whatever the token count.
+     *
+     * @throws IllegalArgumentException if {@code x} was packed for another {@code cols}
+     * @throws IndexOutOfBoundsException if the row range is not within {@code [0, rows]} or
+     *         {@code out} is shorter than {@code [x.tokens(), rows]}
+     */
+    public final void matmulRows(PackedActivations x, float[] out, int rowStart, int rowEnd) {
+        Objects.checkFromToIndex(rowStart, rowEnd, rows);
+        if (x.cols() != cols) {
+            throw new IllegalArgumentException("activations packed for cols " + x.cols() + ", weight " + this);
+        }
+        Objects.checkFromIndexSize(0, (long) x.tokens() * rows, out.length);
+        PackedMatmul.matmul(this, x, out, rowStart, rowEnd);
     }
 
     /**
