@@ -28,6 +28,11 @@ public final class PackedActivations {
      * mostly padding and use the row-tiled kernel instead.
      */
     public static final int MIN_TOKENS = TOKEN_TILE;
+    /**
+     * Rows of the packed kernel's full-size tile: a row range whose length is a multiple of this
+     * runs in that tile alone (leftover rows go through narrower, slower tiles).
+     */
+    public static final int ROW_TILE = 12;
 
     private float[] panels = new float[0];
     private int tokens;

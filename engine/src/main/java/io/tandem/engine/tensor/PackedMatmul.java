@@ -28,7 +28,7 @@ import jdk.incubator.vector.FloatVector;
  */
 final class PackedMatmul {
     /** Rows per micro-kernel call: 12 x 2 accumulators + 2 activation vectors + 1 broadcast = 27 of 32 registers. */
-    static final int ROW_TILE = 12;
+    static final int ROW_TILE = PackedActivations.ROW_TILE;
     /** Rows dequantized together: their slice of one pass is {@code 96 * 128 * 4} bytes = 48 KiB (L2). */
     static final int ROW_BLOCK = 8 * ROW_TILE;
     /** Columns per pass; a multiple of every block size. A token group's slice is {@code 128 * TOKEN_TILE * 4} bytes = 16 KiB (L1). */
