@@ -7,7 +7,9 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * The batched ({@code n > 1}) kernel behind {@link WeightMatrix#matmulRows}, for every type.
+ * The small-batch kernel ({@code 1 < n < PackedActivations.MIN_TOKENS}: a decode step of a few
+ * sequences) behind {@link WeightMatrix#matmulRows}, for every type; larger batches use
+ * {@link PackedMatmul}.
  *
  * <p>Rows are dequantized {@value #ROW_TILE} at a time into a per-thread float scratch
  * {@code [ROW_TILE, cols]}, then multiplied against {@value #TOKEN_TILE} tokens at a time with

@@ -12,8 +12,10 @@ import java.util.Objects;
  *
  * <p>The kernels are the hot path of a Llama forward pass: {@link #matmulRows} with {@code n = 1}
  * is the decode matrix-vector product (memory-bandwidth bound, several rows are streamed at
- * once), with {@code n > 1} the prefill matrix-matrix product (compute bound: each row tile is
- * dequantized once into a per-thread float scratch and multiplied against tiles of tokens).
+ * once); with {@code n >= PackedActivations.MIN_TOKENS} the prefill matrix-matrix product
+ * (compute bound: {@link PackedMatmul}, weights dequantized slice by slice into a per-thread
+ * float scratch and multiplied against packed token groups); in between, small decode batches
+ * ({@link TiledMatmul}).
  * Instances are immutable and safe to use from several threads at once, each thread working on
  * its own rows. No kernel allocates in the steady state.
  */
@@ -117,7 +119,9 @@ public abstract sealed class WeightMatrix
     /**
      * Batched kernel: {@code out[t * rows + r] = dot(r, x, t * cols)} for tokens
      * {@code t in [0, n)} and rows {@code r in [rowStart, rowEnd)}; other elements of {@code out}
-     * are left as they are, so threads may fill disjoint row ranges of one {@code out}.
+     * are left as they are, so threads may fill disjoint row ranges of one {@code out}. With
+     * {@code n >= PackedActivations.MIN_TOKENS} it packs {@code x} into a per-thread buffer first;
+     * a parallel caller should pack once and call {@link #matmulRows(PackedActivations, float[], int, int)}.
      *
      * @param x   activations {@code [n, cols]}
      * @param n   tokens, at least 1
