@@ -136,6 +136,25 @@ class WeightMatrixTest {
         assertThat(viaArray).containsExactly(expected);
     }
 
+    @ParameterizedTest
+    @EnumSource(GgmlType.class)
+    void shouldGiveASmallBatchTokenTheSameResultWhateverTheBatchSize(GgmlType type) {
+        // 13 rows: three 4-row tiles and a leftover row; batches of 2..9 tokens put a token in a
+        // full 4x4 tile or among the leftover tokens depending on the batch size
+        int rows = 13;
+        int cols = 96;
+        int maxN = Math.min(9, PackedActivations.MIN_TOKENS - 1);
+        WeightMatrix w = RandomWeights.of(type, rows, cols, 21, arena);
+        float[] x = RandomWeights.floats(maxN * cols, 22);
+        float[] reference = new float[maxN * rows];
+        w.matmulRows(x, maxN, reference, 0, rows);
+        for (int n = 2; n < maxN; n++) {
+            float[] out = new float[n * rows];
+            w.matmulRows(x, n, out, 0, rows);
+            assertThat(out).as("n=%d", n).containsExactly(Arrays.copyOf(reference, n * rows));
+        }
+    }
+
     @Test
     void shouldRejectActivationsPackedForOtherColumns() {
         WeightMatrix w = RandomWeights.of(GgmlType.Q8_0, 4, 64, 20, arena);
