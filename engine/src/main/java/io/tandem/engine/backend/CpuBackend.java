@@ -1,5 +1,6 @@
 package io.tandem.engine.backend;
 
+import io.tandem.engine.tensor.PackedActivations;
 import io.tandem.engine.tensor.WeightMatrix;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -31,13 +32,16 @@ public final class CpuBackend implements Backend {
     static final int CHUNKS_PER_THREAD = 4;
     /** A chunk carries at least this much work so that claiming it stays negligible. */
     static final long MIN_CHUNK_MACS = 1L << 16;
-    /** Chunk boundaries are multiples of the kernels' row tile. */
+    /** Chunk boundaries are multiples of the decode kernels' row tile (the prefill kernel's is {@link PackedActivations#ROW_TILE}). */
     static final int ROW_ALIGN = 4;
+    /** Element-wise kernels over fewer elements (or RMSNorm over fewer) run on the caller alone. */
+    static final int MIN_PARALLEL_ELEMENTS = 1 << 16;
     /** Default idle spin of a worker before it parks. */
     static final long DEFAULT_SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(500);
 
     private final WorkerPool pool;
     private final MatmulJob job = new MatmulJob();
+    private final ElementwiseJob elementwise = new ElementwiseJob();
     private final ReentrantLock dispatchLock = new ReentrantLock();
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -122,6 +126,7 @@ public final class CpuBackend implements Backend {
             if (closed.get()) {
                 throw new IllegalStateException("CpuBackend is closed");
             }
+            j.packIfLarge();
             long macs = j.totalRows * (long) j.cols * j.n;
             int p = pool.parallelism();
             if (p == 1 || macs < MIN_PARALLEL_MACS) {
@@ -130,7 +135,8 @@ public final class CpuBackend implements Backend {
             }
             long minRows = Math.max(1, MIN_CHUNK_MACS / ((long) j.cols * j.n));
             long rows = Math.max(minRows, ceilDiv(j.totalRows, (long) p * CHUNKS_PER_THREAD));
-            j.plan((int) Math.min(Integer.MAX_VALUE, ceilDiv(rows, ROW_ALIGN) * ROW_ALIGN));
+            int align = j.usePacked ? PackedActivations.ROW_TILE : ROW_ALIGN;
+            j.plan((int) Math.min(Integer.MAX_VALUE, ceilDiv(rows, align) * align));
             pool.parallelFor(j.chunks, j);
         } finally {
             j.clear();
@@ -178,8 +184,19 @@ public final class CpuBackend implements Backend {
         Objects.checkFromIndexSize(0, dim, weight.length);
         Objects.checkFromIndexSize(0, (long) n * dim, x.length);
         Objects.checkFromIndexSize(0, (long) n * dim, out.length);
-        for (int t = 0; t < n; t++) {
-            VectorMath.rmsNorm(x, t * dim, weight, out, t * dim, dim, eps);
+        if ((long) n * dim < MIN_PARALLEL_ELEMENTS || n == 1) {
+            for (int t = 0; t < n; t++) {
+                VectorMath.rmsNorm(x, t * dim, weight, out, t * dim, dim, eps);
+            }
+            return;
+        }
+        dispatchLock.lock();
+        try {
+            elementwise.set(ElementwiseJob.Op.RMS_NORM, x, weight, out, n * dim, dim, eps);
+            parallelFor(n, elementwise);
+        } finally {
+            elementwise.clear();
+            dispatchLock.unlock();
         }
     }
 
@@ -191,12 +208,31 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void swiglu(float[] gate, float[] up, int len) {
-        VectorMath.swiglu(gate, up, len);
+        if (len < MIN_PARALLEL_ELEMENTS) {
+            VectorMath.swiglu(gate, up, len);
+            return;
+        }
+        runElementwise(ElementwiseJob.Op.SWIGLU, gate, up, len);
     }
 
     @Override
     public void add(float[] acc, float[] x, int len) {
-        VectorMath.add(acc, x, len);
+        if (len < MIN_PARALLEL_ELEMENTS) {
+            VectorMath.add(acc, x, len);
+            return;
+        }
+        runElementwise(ElementwiseJob.Op.ADD, acc, x, len);
+    }
+
+    private void runElementwise(ElementwiseJob.Op op, float[] a, float[] b, int len) {
+        dispatchLock.lock();
+        try {
+            elementwise.set(op, a, b, null, len, 0, 0f);
+            parallelFor((len + ElementwiseJob.LANES - 1) / ElementwiseJob.LANES, elementwise);
+        } finally {
+            elementwise.clear();
+            dispatchLock.unlock();
+        }
     }
 
     @Override
@@ -261,6 +297,9 @@ public final class CpuBackend implements Backend {
         final WeightMatrix[] weights = new WeightMatrix[3];
         final float[][] outs = new float[3][];
         final int[] firstChunk = new int[4];
+        /** {@code x} packed once per dispatch when the batch is large enough for the prefill kernel. */
+        final PackedActivations packed = new PackedActivations();
+        boolean usePacked;
         int count;
         float[] x;
         int n;
@@ -271,6 +310,7 @@ public final class CpuBackend implements Backend {
 
         void set(float[] x, int n) {
             this.count = 0;
+            this.usePacked = false;
             this.x = x;
             this.n = n;
             this.totalRows = 0;
@@ -283,6 +323,13 @@ public final class CpuBackend implements Backend {
             cols = w.cols();
             totalRows += w.rows();
             count++;
+        }
+
+        void packIfLarge() {
+            if (n >= PackedActivations.MIN_TOKENS) {
+                packed.pack(x, n, cols);
+                usePacked = true;
+            }
         }
 
         void plan(int rowsPerChunk) {
@@ -298,7 +345,7 @@ public final class CpuBackend implements Backend {
 
         void runSerial() {
             for (int m = 0; m < count; m++) {
-                weights[m].matmulRows(x, n, outs[m], 0, weights[m].rows());
+                rows(weights[m], outs[m], 0, weights[m].rows());
             }
         }
 
@@ -310,7 +357,15 @@ public final class CpuBackend implements Backend {
             }
             WeightMatrix w = weights[m];
             int start = (chunk - firstChunk[m]) * chunkRows;
-            w.matmulRows(x, n, outs[m], start, Math.min(w.rows(), start + chunkRows));
+            rows(w, outs[m], start, Math.min(w.rows(), start + chunkRows));
+        }
+
+        private void rows(WeightMatrix w, float[] out, int rowStart, int rowEnd) {
+            if (usePacked) {
+                w.matmulRows(packed, out, rowStart, rowEnd);
+            } else {
+                w.matmulRows(x, n, out, rowStart, rowEnd);
+            }
         }
 
         void clear() {
@@ -319,6 +374,54 @@ public final class CpuBackend implements Backend {
                 outs[m] = null;
             }
             x = null;
+        }
+    }
+
+    /**
+     * The reusable parallel form of {@link #rmsNorm} (ranges of tokens), {@link #swiglu} and
+     * {@link #add} (ranges of {@link #LANES}-element groups: every range starts at a multiple of
+     * the lane count, so each element takes the same vector or scalar path as in one serial call
+     * and a split changes no result). Set and cleared under the dispatch lock.
+     */
+    private static final class ElementwiseJob implements RangeTask {
+        enum Op { RMS_NORM, SWIGLU, ADD }
+
+        static final int LANES = VectorMath.F.length();
+        Op op;
+        float[] a;
+        float[] b;
+        float[] out;
+        int len;
+        int dim;
+        float eps;
+
+        void set(Op op, float[] a, float[] b, float[] out, int len, int dim, float eps) {
+            this.op = op;
+            this.a = a;
+            this.b = b;
+            this.out = out;
+            this.len = len;
+            this.dim = dim;
+            this.eps = eps;
+        }
+
+        @Override
+        public void run(int from, int to, int slot) {
+            switch (op) {
+                case RMS_NORM -> {
+                    for (int t = from; t < to; t++) {
+                        VectorMath.rmsNorm(a, t * dim, b, out, t * dim, dim, eps);
+                    }
+                }
+                case SWIGLU -> VectorMath.swiglu(a, b, from * LANES, Math.min(len, to * LANES));
+                case ADD -> VectorMath.add(a, b, from * LANES, Math.min(len, to * LANES));
+            }
+        }
+
+        void clear() {
+            a = null;
+            b = null;
+            out = null;
         }
     }
 }

@@ -56,25 +56,38 @@ final class VectorMath {
 
     /** {@code gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]}. */
     static void swiglu(float[] gate, float[] up, int len) {
+        swiglu(gate, up, 0, len);
+    }
+
+    /**
+     * {@link #swiglu(float[], float[], int)} over {@code [from, to)}; with {@code from} a multiple
+     * of the lane count every element takes the same (vector or scalar) path as in one call over
+     * the whole array, so a split changes no result.
+     */
+    static void swiglu(float[] gate, float[] up, int from, int to) {
         FloatVector one = FloatVector.broadcast(F, 1f);
-        int i = 0;
-        for (int bound = F.loopBound(len); i < bound; i += LANES) {
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += LANES) {
             FloatVector g = FloatVector.fromArray(F, gate, i);
             FloatVector e = g.neg().lanewise(VectorOperators.EXP);
             g.div(one.add(e)).mul(FloatVector.fromArray(F, up, i)).intoArray(gate, i);
         }
-        for (; i < len; i++) {
+        for (; i < to; i++) {
             float g = gate[i];
             gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
         }
     }
 
     static void add(float[] acc, float[] x, int len) {
-        int i = 0;
-        for (int bound = F.loopBound(len); i < bound; i += LANES) {
+        add(acc, x, 0, len);
+    }
+
+    static void add(float[] acc, float[] x, int from, int to) {
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += LANES) {
             FloatVector.fromArray(F, acc, i).add(FloatVector.fromArray(F, x, i)).intoArray(acc, i);
         }
-        for (; i < len; i++) {
+        for (; i < to; i++) {
             acc[i] += x[i];
         }
     }

@@ -43,7 +43,7 @@ public final class ModelRunner {
     private final float[] up;     // [T, hiddenDim]
     private final float[] last;   // [S, dim] final hidden state of sequences that want logits
     private final float[] logits; // [S, vocab]
-    private final float[][] scores; // per parallel slot: [contextLength]
+    private final float[][] scores; // per parallel slot: [heads per KV head, contextLength]
     private final int[] logitRows;  // batch sequence index -> row in logits, or -1
 
     /**
@@ -76,7 +76,7 @@ public final class ModelRunner {
         last = new float[maxSeqs * config.dim()];
         logits = new float[maxSeqs * config.vocabSize()];
         logitRows = new int[maxSeqs];
-        scores = new float[backend.parallelSlots()][config.contextLength()];
+        scores = new float[backend.parallelSlots()][config.numHeads() / config.numKvHeads() * config.contextLength()];
     }
 
     public ModelConfig config() {
@@ -138,10 +138,10 @@ public final class ModelRunner {
                 config.ropeStyle(), config.ropeTheta());
         writeKv(batch, layer);
         MemorySegment pages = kv.layer(layer);
-        int numHeads = config.numHeads();
-        backend.parallelFor(n * numHeads, (from, to, thread) -> {
+        int numKvHeads = config.numKvHeads();
+        backend.parallelFor(n * numKvHeads, (from, to, thread) -> {
             for (int i = from; i < to; i++) {
-                attendOne(batch, pages, i / numHeads, i % numHeads, scores[thread]);
+                attendGroup(batch, pages, i / numKvHeads, i % numKvHeads, scores[thread]);
             }
         });
         backend.matmul(w.wo(), att, proj, n);
@@ -196,33 +196,50 @@ public final class ModelRunner {
     }
 
     /**
-     * Causal attention of token {@code t}'s query head {@code h} over positions {@code [0, pos]}
-     * of its sequence, reading K/V block by block through the block table.
+     * Causal attention of token {@code t}'s query heads that share KV head {@code kvHead} (one
+     * GQA group) over positions {@code [0, pos]} of its sequence, reading K/V block by block
+     * through the block table: each key and value row is fetched once for the whole group. Per
+     * head the arithmetic and its order are those of one head at a time (scores by ascending
+     * position, then the weighted sum of values by ascending position).
+     *
+     * @param sc scratch {@code [group, contextLength]}
      */
-    private void attendOne(ForwardBatch batch, MemorySegment pages, int t, int h, float[] sc) {
-        int s = sequenceOf(batch, t);
-        BlockTable table = batch.blockTables[s];
+    private void attendGroup(ForwardBatch batch, MemorySegment pages, int t, int kvHead, float[] sc) {
+        BlockTable table = batch.blockTables[sequenceOf(batch, t)];
         int pos = batch.positions[t];
         int headDim = config.headDim();
-        int kvHead = h / (config.numHeads() / config.numKvHeads());
-        int qOff = t * config.qDim() + h * headDim;
+        int group = config.numHeads() / config.numKvHeads();
+        int ctx = config.contextLength();
+        int qBase = t * config.qDim() + kvHead * group * headDim;
         int blockSize = spec.blockSize();
-        for (int j = 0; j <= pos; j++) {
-            long page = kv.pageOffset(table.blockId(j / blockSize));
-            long kOff = page + spec.keyOffsetInPage(kvHead, j % blockSize);
-            sc[j] = (kvF16 ? backend.dotF16(q, qOff, pages, kOff, headDim) : backend.dot(q, qOff, pages, kOff, headDim))
-                    * attentionScale;
+        for (int j0 = 0; j0 <= pos; j0 += blockSize) {
+            long page = kv.pageOffset(table.blockId(j0 / blockSize));
+            int end = Math.min(pos + 1, j0 + blockSize);
+            for (int j = j0; j < end; j++) {
+                long key = page + spec.keyOffsetInPage(kvHead, j - j0);
+                for (int g = 0; g < group; g++) {
+                    int qOff = qBase + g * headDim;
+                    sc[g * ctx + j] = (kvF16 ? backend.dotF16(q, qOff, pages, key, headDim)
+                            : backend.dot(q, qOff, pages, key, headDim)) * attentionScale;
+                }
+            }
         }
-        backend.softmax(sc, 0, pos + 1);
-        int outOff = t * config.qDim() + h * headDim;
-        java.util.Arrays.fill(att, outOff, outOff + headDim, 0f);
-        for (int j = 0; j <= pos; j++) {
-            long page = kv.pageOffset(table.blockId(j / blockSize));
-            long vOff = page + spec.valueOffsetInPage(kvHead, j % blockSize);
-            if (kvF16) {
-                backend.axpyF16(sc[j], pages, vOff, att, outOff, headDim);
-            } else {
-                backend.axpy(sc[j], pages, vOff, att, outOff, headDim);
+        for (int g = 0; g < group; g++) {
+            backend.softmax(sc, g * ctx, pos + 1);
+        }
+        java.util.Arrays.fill(att, qBase, qBase + group * headDim, 0f);
+        for (int j0 = 0; j0 <= pos; j0 += blockSize) {
+            long page = kv.pageOffset(table.blockId(j0 / blockSize));
+            int end = Math.min(pos + 1, j0 + blockSize);
+            for (int j = j0; j < end; j++) {
+                long value = page + spec.valueOffsetInPage(kvHead, j - j0);
+                for (int g = 0; g < group; g++) {
+                    if (kvF16) {
+                        backend.axpyF16(sc[g * ctx + j], pages, value, att, qBase + g * headDim, headDim);
+                    } else {
+                        backend.axpy(sc[g * ctx + j], pages, value, att, qBase + g * headDim, headDim);
+                    }
+                }
             }
         }
     }

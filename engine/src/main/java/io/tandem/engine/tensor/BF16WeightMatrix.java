@@ -61,19 +61,18 @@ final class BF16WeightMatrix extends WeightMatrix {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int outOffset) {
-        long off = rowOffset(row);
-        Objects.checkFromIndexSize(outOffset, cols, out.length);
+    void dequantizeRange(int row, int colStart, int len, float[] out, int outOffset) {
+        long off = rowOffset(row) + (long) colStart * HALF_BYTES;
         MemorySegment w = data;
         int i = 0;
         if (VECTORIZED) {
-            for (int bound = F.loopBound(cols); i < bound; i += LANES) {
+            for (int bound = F.loopBound(len); i < bound; i += LANES) {
                 ShortVector.fromMemorySegment(S, w, off + (long) i * HALF_BYTES, LE)
                         .convertShape(VectorOperators.S2I, I, 0).lanewise(VectorOperators.LSHL, 16)
                         .reinterpretAsFloats().intoArray(out, outOffset + i);
             }
         }
-        for (; i < cols; i++) {
+        for (; i < len; i++) {
             out[outOffset + i] = Float.intBitsToFloat(w.get(SHORT_LE, off + (long) i * HALF_BYTES) << 16);
         }
     }

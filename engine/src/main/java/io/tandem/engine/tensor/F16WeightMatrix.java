@@ -66,11 +66,10 @@ final class F16WeightMatrix extends WeightMatrix {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int outOffset) {
-        long off = rowOffset(row);
-        Objects.checkFromIndexSize(outOffset, cols, out.length);
+    void dequantizeRange(int row, int colStart, int len, float[] out, int outOffset) {
+        long off = rowOffset(row) + (long) colStart * HALF_BYTES;
         MemorySegment w = data;
-        for (int i = 0; i < cols; i++) {
+        for (int i = 0; i < len; i++) {
             out[outOffset + i] = HalfFloat.TABLE[w.get(SHORT_LE, off + (long) i * HALF_BYTES) & 0xFFFF];
         }
     }

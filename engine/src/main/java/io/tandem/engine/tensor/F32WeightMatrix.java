@@ -42,10 +42,9 @@ final class F32WeightMatrix extends WeightMatrix {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int outOffset) {
-        long off = rowOffset(row);
-        Objects.checkFromIndexSize(outOffset, cols, out.length);
-        MemorySegment.copy(data, FLOAT_LE, off, out, outOffset, cols);
+    void dequantizeRange(int row, int colStart, int len, float[] out, int outOffset) {
+        long off = rowOffset(row) + (long) colStart * FLOAT_BYTES;
+        MemorySegment.copy(data, FLOAT_LE, off, out, outOffset, len);
     }
 
     private static float dotRow(MemorySegment w, long off, float[] x, int xOff, int cols) {

@@ -64,10 +64,9 @@ final class Q8_0WeightMatrix extends WeightMatrix {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int outOffset) {
-        long off = rowOffset(row);
-        Objects.checkFromIndexSize(outOffset, cols, out.length);
-        for (int b = 0; b < cols / BLOCK; b++, off += BLOCK_BYTES) {
+    void dequantizeRange(int row, int colStart, int len, float[] out, int outOffset) {
+        long off = rowOffset(row) + (long) (colStart / BLOCK) * BLOCK_BYTES;
+        for (int b = 0; b < len / BLOCK; b++, off += BLOCK_BYTES) {
             float d = HalfFloat.TABLE[data.get(SHORT_LE, off) & 0xFFFF];
             int o = outOffset + b * BLOCK;
             if (VECTORIZED) {

@@ -7,7 +7,9 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * The batched ({@code n > 1}) kernel behind {@link WeightMatrix#matmulRows}, for every type.
+ * The small-batch kernel ({@code 1 < n < PackedActivations.MIN_TOKENS}: a decode step of a few
+ * sequences) behind {@link WeightMatrix#matmulRows}, for every type; larger batches use
+ * {@link PackedMatmul}.
  *
  * <p>Rows are dequantized {@value #ROW_TILE} at a time into a per-thread float scratch
  * {@code [ROW_TILE, cols]}, then multiplied against {@value #TOKEN_TILE} tokens at a time with
@@ -135,19 +137,18 @@ final class TiledMatmul {
         return s;
     }
 
-    private static float dot(float[] a, int aOff, float[] b, int bOff, int len) {
-        FloatVector acc0 = FloatVector.zero(F);
-        FloatVector acc1 = FloatVector.zero(F);
-        int i = 0;
-        for (int pairs = len - len % (2 * LANES); i < pairs; i += 2 * LANES) {
-            acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
-            acc1 = FloatVector.fromArray(F, a, aOff + i + LANES)
-                    .fma(FloatVector.fromArray(F, b, bOff + i + LANES), acc1);
+    /**
+     * One row times one token in the order of {@link #kernel4x4}: one vector accumulator over the
+     * columns, reduced, plus the scalar remainder; so an output does not depend on whether it
+     * fell in a full 4x4 tile, i.e. on the batch size or on the token's index in the batch.
+     */
+    private static float dot(float[] w, int wOff, float[] x, int xOff, int cols) {
+        FloatVector acc = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int k = 0;
+        for (; k < bound; k += LANES) {
+            acc = FloatVector.fromArray(F, w, wOff + k).fma(FloatVector.fromArray(F, x, xOff + k), acc);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) {
-            s += a[aOff + i] * b[bOff + i];
-        }
-        return s;
+        return acc.reduceLanes(VectorOperators.ADD) + tail(w, wOff, x, xOff, k, cols);
     }
 }

@@ -12,8 +12,10 @@ import java.util.Objects;
  *
  * <p>The kernels are the hot path of a Llama forward pass: {@link #matmulRows} with {@code n = 1}
  * is the decode matrix-vector product (memory-bandwidth bound, several rows are streamed at
- * once), with {@code n > 1} the prefill matrix-matrix product (compute bound: each row tile is
- * dequantized once into a per-thread float scratch and multiplied against tiles of tokens).
+ * once); with {@code n >= PackedActivations.MIN_TOKENS} the prefill matrix-matrix product
+ * (compute bound: {@link PackedMatmul}, weights dequantized slice by slice into a per-thread
+ * float scratch and multiplied against packed token groups); in between, small decode batches
+ * ({@link TiledMatmul}).
  * Instances are immutable and safe to use from several threads at once, each thread working on
  * its own rows. No kernel allocates in the steady state.
  */
@@ -101,12 +103,25 @@ public abstract sealed class WeightMatrix
      *
      * @throws IndexOutOfBoundsException if {@code row} is not a row or {@code out} is too short
      */
-    public abstract void dequantizeRow(int row, float[] out, int outOffset);
+    public final void dequantizeRow(int row, float[] out, int outOffset) {
+        Objects.checkFromIndexSize(outOffset, cols, out.length);
+        dequantizeRange(row, 0, cols, out, outOffset);
+    }
+
+    /**
+     * As {@link #dequantizeRow} for columns {@code [colStart, colStart + len)} of the row, written
+     * to {@code out[outOffset, outOffset + len)}; {@code colStart} and {@code len} are multiples of
+     * the type's block size (the prefill kernel dequantizes a row block by block of columns).
+     * The row is checked; the column range and {@code out} are the caller's to get right.
+     */
+    abstract void dequantizeRange(int row, int colStart, int len, float[] out, int outOffset);
 
     /**
      * Batched kernel: {@code out[t * rows + r] = dot(r, x, t * cols)} for tokens
      * {@code t in [0, n)} and rows {@code r in [rowStart, rowEnd)}; other elements of {@code out}
-     * are left as they are, so threads may fill disjoint row ranges of one {@code out}.
+     * are left as they are, so threads may fill disjoint row ranges of one {@code out}. With
+     * {@code n >= PackedActivations.MIN_TOKENS} it packs {@code x} into a per-thread buffer first;
+     * a parallel caller should pack once and call {@link #matmulRows(PackedActivations, float[], int, int)}.
      *
      * @param x   activations {@code [n, cols]}
      * @param n   tokens, at least 1
@@ -123,9 +138,31 @@ public abstract sealed class WeightMatrix
         Objects.checkFromIndexSize(0, (long) n * rows, out.length);
         if (n == 1) {
             matvec(x, out, rowStart, rowEnd);
-        } else {
+        } else if (n < PackedActivations.MIN_TOKENS) {
             TiledMatmul.matmul(this, x, n, out, rowStart, rowEnd);
+        } else {
+            PackedActivations packed = PackedMatmul.threadScratch();
+            packed.pack(x, n, cols);
+            PackedMatmul.matmul(this, packed, out, rowStart, rowEnd);
         }
+    }
+
+    /**
+     * As {@link #matmulRows(float[], int, float[], int, int)} for activations already packed by
+     * {@link PackedActivations#pack} (a parallel caller packs once for all its row ranges). Uses
+     * the prefill kernel whatever the token count.
+     *
+     * @throws IllegalArgumentException if {@code x} was packed for another {@code cols}
+     * @throws IndexOutOfBoundsException if the row range is not within {@code [0, rows]} or
+     *         {@code out} is shorter than {@code [x.tokens(), rows]}
+     */
+    public final void matmulRows(PackedActivations x, float[] out, int rowStart, int rowEnd) {
+        Objects.checkFromToIndex(rowStart, rowEnd, rows);
+        if (x.cols() != cols) {
+            throw new IllegalArgumentException("activations packed for cols " + x.cols() + ", weight " + this);
+        }
+        Objects.checkFromIndexSize(0, (long) x.tokens() * rows, out.length);
+        PackedMatmul.matmul(this, x, out, rowStart, rowEnd);
     }
 
     /**

@@ -176,6 +176,31 @@ class CpuBackendTest {
                 .hasMessageContaining("rotaryDim must be even");
     }
 
+    @Test
+    void shouldSplitLargeElementwiseKernelsOverThreadsWithoutChangingAResult() {
+        int len = 3 * CpuBackend.MIN_PARALLEL_ELEMENTS + 5;
+        float[] gate = RandomWeights.floats(len, 48);
+        float[] up = RandomWeights.floats(len, 49);
+        float[] serialGate = gate.clone();
+        one.swiglu(serialGate, up, len);
+        three.swiglu(gate, up, len);
+        assertThat(gate).containsExactly(serialGate);
+
+        float[] acc = RandomWeights.floats(len, 50);
+        float[] serialAcc = acc.clone();
+        one.add(serialAcc, up, len);
+        three.add(acc, up, len);
+        assertThat(acc).containsExactly(serialAcc);
+
+        int dim = 2048 + 7;
+        int n = CpuBackend.MIN_PARALLEL_ELEMENTS / dim + 3;
+        float[] x = RandomWeights.floats(n * dim, 51);
+        float[] weight = RandomWeights.floats(dim, 52);
+        float[] out = new float[n * dim];
+        three.rmsNorm(x, weight, out, n, dim, 1e-5f);
+        assertThat(out).containsExactly(ScalarKernels.rmsNorm(x, weight, n, dim, 1e-5f));
+    }
+
     @ParameterizedTest
     @ValueSource(ints = {1, 15, 16, 17, 100, 8192})
     void shouldMatchScalarElementwiseKernels(int len) {

@@ -185,26 +185,30 @@ public final class MatvecBench {
         }
     }
 
-    /** Prefill: 2048x2048 Q8_0 times 128 tokens. */
+    /** Prefill: the Llama-3.2-1B projection shapes in Q8_0 times a 256-token prompt. */
     private static void prefill(int maxThreads) {
-        int n = 128;
-        try (Arena arena = Arena.ofShared()) {
-            WeightMatrix w = RandomWeights.of(GgmlType.Q8_0, 2048, 2048, 4, arena);
-            float[] x = RandomWeights.floats(n * 2048, 5);
-            float[] out = new float[n * 2048];
-            for (int threads = 1; threads <= maxThreads; threads++) {
-                try (CpuBackend backend = new CpuBackend(threads)) {
-                    double[] gflops = new double[ROUNDS];
-                    for (int round = -2; round < ROUNDS; round++) {
-                        long t0 = System.nanoTime();
-                        backend.matmul(w, x, out, n);
-                        long t1 = System.nanoTime();
-                        if (round >= 0) {
-                            gflops[round] = 2.0 * n * 2048 * 2048 / (t1 - t0);
+        int n = 256;
+        for (int[] shape : new int[][] {{2048, 2048}, {8192, 2048}, {2048, 8192}}) {
+            int rows = shape[0];
+            int cols = shape[1];
+            try (Arena arena = Arena.ofShared()) {
+                WeightMatrix w = RandomWeights.of(GgmlType.Q8_0, rows, cols, 4, arena);
+                float[] x = RandomWeights.floats(n * cols, 5);
+                float[] out = new float[n * rows];
+                for (int threads = 1; threads <= maxThreads; threads++) {
+                    try (CpuBackend backend = new CpuBackend(threads)) {
+                        double[] gflops = new double[ROUNDS];
+                        for (int round = -2; round < ROUNDS; round++) {
+                            long t0 = System.nanoTime();
+                            backend.matmul(w, x, out, n);
+                            long t1 = System.nanoTime();
+                            if (round >= 0) {
+                                gflops[round] = 2.0 * n * rows * cols / (t1 - t0);
+                            }
                         }
+                        System.out.printf("prefill Q8_0 [%d, %d] x %d tokens, threads=%d: %.1f GFLOP/s (median %.1f)%n",
+                                rows, cols, n, threads, max(gflops), median(gflops));
                     }
-                    System.out.printf("prefill Q8_0 [2048, 2048] x %d tokens, threads=%d: %.1f GFLOP/s (median %.1f)%n",
-                            n, threads, max(gflops), median(gflops));
                 }
             }
         }

@@ -83,7 +83,7 @@ class WeightMatrixTest {
     @MethodSource("shapes")
     void shouldMatchScalarMatmulForOneFewAndManyTokensWithinTheRowRange(GgmlType type, int rows, int cols) {
         WeightMatrix w = RandomWeights.of(type, rows, cols, 14, arena);
-        for (int n : new int[] {1, 3, 17}) {
+        for (int n : new int[] {1, 3, 17, 40}) {
             float[] x = RandomWeights.floats(n * cols, 15 + n);
             int[][] ranges = rows > 2 ? new int[][] {{0, rows}, {1, rows - 1}} : new int[][] {{0, rows}};
             for (int[] range : ranges) {
@@ -103,6 +103,65 @@ class WeightMatrixTest {
                 }
             }
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(GgmlType.class)
+    void shouldComputeEveryPrefillOutputAsOneFmaChainOverTheColumnsInOrder(GgmlType type) {
+        // 101 rows: a 96-row block of 12-row tiles, then a 4-row and a 1-row tile; 320 columns:
+        // two full column passes and a half one; 70 tokens: three token groups, the last padded
+        int rows = 101;
+        int cols = 320;
+        int n = 70;
+        WeightMatrix w = RandomWeights.of(type, rows, cols, 18, arena);
+        float[] x = RandomWeights.floats(n * cols, 19);
+        PackedActivations packed = new PackedActivations();
+        packed.pack(x, n, cols);
+        float[] viaPacked = new float[n * rows];
+        w.matmulRows(packed, viaPacked, 0, rows);
+        float[] viaArray = new float[n * rows];
+        w.matmulRows(x, n, viaArray, 0, rows);
+        float[] expected = new float[n * rows];
+        for (int r = 0; r < rows; r++) {
+            float[] row = ScalarDequantizer.row(type, w.data(), r, cols);
+            for (int t = 0; t < n; t++) {
+                float s = 0f;
+                for (int k = 0; k < cols; k++) {
+                    s = Math.fma(row[k], x[t * cols + k], s);
+                }
+                expected[t * rows + r] = s;
+            }
+        }
+        assertThat(viaPacked).containsExactly(expected);
+        assertThat(viaArray).containsExactly(expected);
+    }
+
+    @ParameterizedTest
+    @EnumSource(GgmlType.class)
+    void shouldGiveASmallBatchTokenTheSameResultWhateverTheBatchSize(GgmlType type) {
+        // 13 rows: three 4-row tiles and a leftover row; batches of 2..9 tokens put a token in a
+        // full 4x4 tile or among the leftover tokens depending on the batch size
+        int rows = 13;
+        int cols = 96;
+        int maxN = Math.min(9, PackedActivations.MIN_TOKENS - 1);
+        WeightMatrix w = RandomWeights.of(type, rows, cols, 21, arena);
+        float[] x = RandomWeights.floats(maxN * cols, 22);
+        float[] reference = new float[maxN * rows];
+        w.matmulRows(x, maxN, reference, 0, rows);
+        for (int n = 2; n < maxN; n++) {
+            float[] out = new float[n * rows];
+            w.matmulRows(x, n, out, 0, rows);
+            assertThat(out).as("n=%d", n).containsExactly(Arrays.copyOf(reference, n * rows));
+        }
+    }
+
+    @Test
+    void shouldRejectActivationsPackedForOtherColumns() {
+        WeightMatrix w = RandomWeights.of(GgmlType.Q8_0, 4, 64, 20, arena);
+        PackedActivations packed = new PackedActivations();
+        packed.pack(new float[40 * 32], 40, 32);
+        assertThatThrownBy(() -> w.matmulRows(packed, new float[40 * 4], 0, 4))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("cols 32");
     }
 
     @ParameterizedTest
