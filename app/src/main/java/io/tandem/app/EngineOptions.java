@@ -1,6 +1,7 @@
 package io.tandem.app;
 
 import io.tandem.engine.EngineConfig;
+import io.tandem.engine.KvLoadFailurePolicy;
 import io.tandem.kvcache.KvDtype;
 import java.time.Duration;
 import picocli.CommandLine.Option;
@@ -32,9 +33,21 @@ final class EngineOptions {
             description = "Compute threads of the CPU backend; 0 = all processors.")
     int threads;
 
+    /** Lease timeout of exported KV when no {@code --lease-timeout} applies (in-process hand-off). */
+    static final Duration DEFAULT_LEASE_TIMEOUT = Duration.ofSeconds(30);
+
+    /** The engine configuration with the default lease timeout and failed KV pulls ending their request. */
     EngineConfig toConfig() {
+        return toConfig(DEFAULT_LEASE_TIMEOUT, KvLoadFailurePolicy.FAIL);
+    }
+
+    /**
+     * @param leaseTimeout        how long a prefill engine keeps exported KV unreleased
+     * @param kvLoadFailurePolicy what a decode engine does when a KV pull fails
+     */
+    EngineConfig toConfig(Duration leaseTimeout, KvLoadFailurePolicy kvLoadFailurePolicy) {
         return new EngineConfig(blockSize, KvDtype.parse(kvDtype), kvCacheMib << 20, maxNumSeqs, maxNumBatchedTokens,
-                1024, Duration.ofSeconds(30), enablePrefixCaching);
+                1024, leaseTimeout, enablePrefixCaching, kvLoadFailurePolicy);
     }
 
     int threadCount() {

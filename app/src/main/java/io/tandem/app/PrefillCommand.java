@@ -1,9 +1,12 @@
 package io.tandem.app;
 
+import io.tandem.engine.KvLoadFailurePolicy;
 import io.tandem.engine.backend.CpuBackend;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.prefill.PrefillWorker;
+import java.time.Duration;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -15,6 +18,9 @@ import picocli.CommandLine.Option;
 @Command(name = "prefill", mixinStandardHelpOptions = true,
         description = "Run a prefill worker: computes prompts' KV and hands it to decode workers.")
 final class PrefillCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Mixin
     ModelOptions modelOptions = new ModelOptions();
 
@@ -28,19 +34,29 @@ final class PrefillCommand implements Callable<Integer> {
     int grpcPort;
 
     @Option(names = "--kv-port", paramLabel = "PORT", defaultValue = "50062",
-            description = "KV data-plane port advertised in handles (decode workers pull pages there). Default: ${DEFAULT-VALUE}.")
+            description = "KV data-plane port: decode workers pull pages there; handles advertise the bound port (0 = any free). Default: ${DEFAULT-VALUE}.")
     int kvPort;
+
+    @Option(names = "--lease-timeout", paramLabel = "SECONDS", defaultValue = "30",
+            description = "How long exported KV is kept without a release; each pull of it starts the time again. "
+                    + "Must exceed the decode workers' --kv-transfer-timeout. Default: ${DEFAULT-VALUE}.")
+    long leaseTimeoutSeconds;
 
     @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "8061", description = "HTTP /metrics port (0 = any free). Default: ${DEFAULT-VALUE}.")
     int metricsPort;
 
     @Override
     public Integer call() throws Exception {
+        if (leaseTimeoutSeconds < 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--lease-timeout must be >= 1 second, got " + leaseTimeoutSeconds);
+        }
         LlamaModel model = modelOptions.load();
         CpuBackend backend = new CpuBackend(engineOptions.threadCount());
         PrefillWorker worker;
         try {
-            worker = new PrefillWorker(model, backend, engineOptions.toConfig(), workerOptions.workerId("prefill", grpcPort))
+            worker = new PrefillWorker(model, backend,
+                    engineOptions.toConfig(Duration.ofSeconds(leaseTimeoutSeconds), KvLoadFailurePolicy.FAIL), workerOptions.workerId("prefill", grpcPort))
                     .start(workerOptions.host, workerOptions.advertisedHost(), grpcPort, kvPort, metricsPort);
         } catch (Exception e) {
             ShutdownHook.closeAll(backend, model);

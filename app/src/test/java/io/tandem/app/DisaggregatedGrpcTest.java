@@ -16,6 +16,7 @@ import io.tandem.engine.model.GgufModelLoader;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.kvcache.KvDtype;
+import io.tandem.kvcache.transfer.NettyKvTransport;
 import io.tandem.prefill.PrefillWorker;
 import io.tandem.router.CompletionRequest;
 import io.tandem.router.GenerationListener;
@@ -41,16 +42,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The disaggregated path over the real control plane in one JVM: a prefill worker and a decode
- * worker serving gRPC on loopback, and a router reaching them through the gRPC worker clients. The
- * KV pages still move through the in-process transport (both engines live here), so this tests
- * everything of a multi-process deployment but the data plane.
+ * The disaggregated path over the real control and data planes in one JVM: a prefill worker and a
+ * decode worker serving gRPC on loopback, the decode worker pulling KV pages from the prefill
+ * worker's page server over TCP ({@link NettyKvTransport}, address learned from the handles), and a
+ * router reaching both through the gRPC worker clients: everything of a multi-process deployment
+ * but the processes.
  */
 @Timeout(120)
 class DisaggregatedGrpcTest {
     private static LlamaModel model;
     private static CpuBackend backend;
     private static PrefillWorker prefill;
+    private static NettyKvTransport transport;
     private static DecodeWorker decode;
     private static RemoteDeployment remote;
 
@@ -62,8 +65,9 @@ class DisaggregatedGrpcTest {
         EngineConfig prefillConfig = new EngineConfig(16, KvDtype.F32, 64L << 20, 8, 8, 1024, Duration.ofSeconds(30));
         EngineConfig decodeConfig = new EngineConfig(16, KvDtype.F32, 64L << 20, 8, 64, 1024, Duration.ofSeconds(30));
         prefill = new PrefillWorker(model, backend, prefillConfig, "prefill-0").start("127.0.0.1", "127.0.0.1", 0, 0, 0);
-        decode = new DecodeWorker(model, backend, decodeConfig, "decode-0", new InProcessKvTransport(prefill.engine()),
-                new KvSourceDirectory()).start("127.0.0.1", 0, 0);
+        KvSourceDirectory directory = new KvSourceDirectory();
+        transport = new NettyKvTransport(directory::resolve, Duration.ofSeconds(10), 64 << 20, 1);
+        decode = new DecodeWorker(model, backend, decodeConfig, "decode-0", transport, directory).start("127.0.0.1", 0, 0);
         remote = new RemoteDeployment(model, List.of(new HostPort("127.0.0.1", prefill.grpcPort())),
                 List.of(new HostPort("127.0.0.1", decode.grpcPort())), new RoundRobinPolicy(), 64,
                 new ServingMetrics(new PrometheusRegistry(), model.id()), Duration.ofSeconds(30), Duration.ofSeconds(60));
@@ -72,7 +76,7 @@ class DisaggregatedGrpcTest {
 
     @AfterAll
     static void stop() {
-        ShutdownHook.closeAll(remote, decode, prefill, backend, model);
+        ShutdownHook.closeAll(remote, decode, transport, prefill, backend, model);
     }
 
     @AfterEach
@@ -88,12 +92,14 @@ class DisaggregatedGrpcTest {
 
     @Test
     void shouldGenerateTheReferenceGreedyTokensThroughBothWorkers() throws Exception {
+        long kvBytesBefore = prefill.kvPayloadBytesSent();
         for (ReferenceModel.Case c : ReferenceModel.cases()) {
             int n = Math.min(c.generatedTokenIds().length, 64);
             Output out = generate(c.name(), c.promptTokenIds(), SamplingParams.greedy(n)).get(60, TimeUnit.SECONDS);
             assertThat(out.tokens()).as(c.name()).containsExactly(prefix(c.generatedTokenIds(), n));
             assertThat(out.finish()).isEqualTo(FinishReason.LENGTH);
         }
+        assertThat(prefill.kvPayloadBytesSent() - kvBytesBefore).as("KV bytes pulled over the data plane").isPositive();
         assertThat(remote.prefillClients.getFirst().workerId()).isEqualTo("prefill-0");
         assertThat(remote.decodeClients.getFirst().workerId()).isEqualTo("decode-0");
     }

@@ -7,32 +7,46 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
  * A disaggregated deployment on loopback, each role its own JVM: {@code tandem prefill} ×
- * {@code numPrefill}, {@code tandem decode} × {@code numDecode} (started in parallel, on free
- * ports), then {@code tandem router} in front of them. Closed in reverse: router, then workers.
+ * {@code numPrefill} and {@code tandem decode} × {@code numDecode} (started in parallel, on free
+ * ports), then one or more {@code tandem router}s, each in front of some of them, so that several
+ * pool shapes share the same worker processes. Closed in reverse: routers, then workers.
  */
 final class LocalCluster implements AutoCloseable {
     static final Pattern PREFILL_READY = Pattern.compile(
             "tandem: prefill worker (\\S+) serving grpc (\\S+):(\\d+) kv (\\S+):(\\d+) metrics http://(\\S+):(\\d+)");
     static final Pattern DECODE_READY = Pattern.compile(
             "tandem: decode worker (\\S+) serving grpc (\\S+):(\\d+) metrics http://(\\S+):(\\d+)");
+    static final Pattern ROUTER_READY = Pattern.compile(
+            "tandem: serving on http://(\\S+):(\\d+) \\(OpenAI\\) and grpc (\\S+):(\\d+)");
     private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    /** Starts and stops wait on child processes: a thread each, however many cores. */
+    private static final Executor WAITS = Executors.newVirtualThreadPerTaskExecutor();
 
     final List<TandemProcess> prefill = new ArrayList<>();
     final List<TandemProcess> decode = new ArrayList<>();
-    TandemProcess router;
+    final List<TandemProcess> routers = new ArrayList<>();
+    private final String[] commonArgs;
+
+    private LocalCluster(String[] commonArgs) {
+        this.commonArgs = commonArgs;
+    }
 
     /**
-     * @param commonArgs options every role gets (model, threads, …)
+     * Starts the workers (no router yet: see {@link #startRouters}).
+     *
+     * @param commonArgs options every worker gets (model, threads, …); routers get the model options among them
      * @throws AssertionError quoting a role's stderr if it does not start; what started is stopped
      */
-    static LocalCluster start(int numPrefill, int numDecode, String... commonArgs) throws IOException, InterruptedException {
-        LocalCluster cluster = new LocalCluster();
+    static LocalCluster start(int numPrefill, int numDecode, String... commonArgs) {
+        LocalCluster cluster = new LocalCluster(commonArgs);
         try {
             List<CompletableFuture<TandemProcess>> prefills = new ArrayList<>();
             List<CompletableFuture<TandemProcess>> decodes = new ArrayList<>();
@@ -46,15 +60,34 @@ final class LocalCluster implements AutoCloseable {
             }
             collect(prefills, cluster.prefill);
             collect(decodes, cluster.decode);
-            cluster.router = TandemProcess.start(START_TIMEOUT, Pattern.compile(
-                    "tandem: serving on http://(\\S+):(\\d+) \\(OpenAI\\) and grpc (\\S+):(\\d+)"), Stream.concat(
-                    Stream.of("router", "--prefill", grpcTargets(cluster.prefill), "--decode", grpcTargets(cluster.decode),
-                            "--http-port", "0", "--grpc-port", "0"), modelArgs(commonArgs)).toArray(String[]::new));
         } catch (Throwable e) {
             cluster.close();
             throw e;
         }
         return cluster;
+    }
+
+    /**
+     * Starts one router per shape, in parallel: {@code {p, d}} puts a router in front of the first
+     * {@code p} prefill and the first {@code d} decode workers.
+     *
+     * @return the routers, in the order of the shapes
+     */
+    List<TandemProcess> startRouters(int[]... shapes) {
+        List<CompletableFuture<TandemProcess>> starts = new ArrayList<>();
+        for (int[] shape : shapes) {
+            String[] args = Stream.concat(Stream.of("--prefill", grpcTargets(prefill.subList(0, shape[0])),
+                    "--decode", grpcTargets(decode.subList(0, shape[1])), "--http-port", "0", "--grpc-port", "0"),
+                    modelArgs(commonArgs)).toArray(String[]::new);
+            starts.add(startAsync(ROUTER_READY, "router", new String[0], args));
+        }
+        List<TandemProcess> started = new ArrayList<>();
+        try {
+            collect(starts, started);
+        } finally {
+            routers.addAll(started);
+        }
+        return started;
     }
 
     private static CompletableFuture<TandemProcess> startAsync(Pattern ready, String role, String[] common, String... args) {
@@ -68,7 +101,7 @@ final class LocalCluster implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 throw new CompletionException(e);
             }
-        });
+        }, WAITS);
     }
 
     /** Waits for every start, keeping each that succeeded (so close() stops it) before rethrowing the first failure. */
@@ -121,19 +154,16 @@ final class LocalCluster implements AutoCloseable {
         return URI.create("http://" + m.group(m.groupCount() - 1) + ":" + m.group(m.groupCount()) + "/metrics");
     }
 
-    /** Every role, router first. */
-    List<TandemProcess> all() {
-        List<TandemProcess> out = new ArrayList<>();
-        if (router != null) {
-            out.add(router);
-        }
-        out.addAll(decode);
-        out.addAll(prefill);
-        return out;
-    }
-
+    /** Stops every router, then every worker: SIGTERM to each group at once, then waits (see {@link TandemProcess#close()}). */
     @Override
     public void close() {
-        all().forEach(TandemProcess::close);
+        closeAll(routers);
+        closeAll(decode);
+        closeAll(prefill);
+    }
+
+    private static void closeAll(List<TandemProcess> processes) {
+        CompletableFuture.allOf(processes.stream().map(p -> CompletableFuture.runAsync(p::close, WAITS))
+                .toArray(CompletableFuture[]::new)).join();
     }
 }

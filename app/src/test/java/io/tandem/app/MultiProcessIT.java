@@ -1,7 +1,6 @@
 package io.tandem.app;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -23,6 +22,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -36,26 +37,33 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The disaggregated deployment as separate JVMs on loopback ({@code tandem prefill}, {@code tandem
- * decode}, {@code tandem router}; stories260K). Start-up, health, metrics and shutdown run now; the
- * generation tests need the Netty KV data plane (a decode process must pull pages from a prefill
- * process) and are skipped while {@code io.tandem.kvcache.transfer.NettyKvTransport} is not in the
- * build.
+ * decode}, {@code tandem router}; stories260K), KV pages moving between processes on the Netty data
+ * plane. Two prefill and two decode workers are started once for the class; one router fronts
+ * prefill-0 and decode-0 (1P1D), another all four (2P2D).
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class MultiProcessIT {
-    private static final String NETTY_KV_TRANSPORT = "io.tandem.kvcache.transfer.NettyKvTransport";
     private static final ObjectMapper JSON = new ObjectMapper();
     private static ReferenceContinuations reference;
     private static HttpClient http;
+    private static LocalCluster cluster;
+    /** Routers by pool shape: {@code "1P1D"}, {@code "2P2D"}. */
+    private static Map<String, TandemProcess> routers;
 
     @BeforeAll
-    static void clients() throws Exception {
+    static void start() throws Exception {
         reference = new ReferenceContinuations();
         http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
+        cluster = LocalCluster.start(2, 2, commonArgs());
+        List<TandemProcess> started = cluster.startRouters(new int[] {1, 1}, new int[] {2, 2});
+        routers = Map.of("1P1D", started.get(0), "2P2D", started.get(1));
     }
 
     @AfterAll
-    static void closeClients() {
+    static void stop() {
+        if (cluster != null) {
+            cluster.close();
+        }
         http.close();
         reference.close();
     }
@@ -65,29 +73,23 @@ class MultiProcessIT {
                 "--kv-cache-memory", "64"};
     }
 
-    private static boolean hasKvDataPlane() {
-        try {
-            Class.forName(NETTY_KV_TRANSPORT);
-            return true;
-        } catch (ClassNotFoundException e) {
-            return false;
-        }
-    }
-
     @Test
     void shouldStartEveryRoleServingHealthAndMetricsAndRouteToTheWorkers() throws Exception {
-        try (LocalCluster cluster = LocalCluster.start(1, 1, commonArgs())) {
-            TandemProcess router = cluster.router;
+        for (TandemProcess router : routers.values()) {
             URI base = URI.create("http://" + router.host() + ":" + router.httpPort());
             assertThat(get(base.resolve("/health")).statusCode()).isEqualTo(200);
             JsonNode models = JSON.readTree(get(base.resolve("/v1/models")).body());
             assertThat(models.path("data").path(0).path("id").asText()).isEqualTo("stories260K");
             assertThat(router.stderr()).doesNotContain("does not answer");
-
-            assertWorker(cluster.prefill.getFirst(), PrefillWorkerGrpc.SERVICE_NAME, "prefill");
-            assertWorker(cluster.decode.getFirst(), DecodeWorkerGrpc.SERVICE_NAME, "decode");
-            assertThat(LocalCluster.workerId(cluster.prefill.getFirst())).isEqualTo("prefill-0");
         }
+        for (TandemProcess prefill : cluster.prefill) {
+            assertWorker(prefill, PrefillWorkerGrpc.SERVICE_NAME, "prefill");
+        }
+        for (TandemProcess decode : cluster.decode) {
+            assertWorker(decode, DecodeWorkerGrpc.SERVICE_NAME, "decode");
+        }
+        assertThat(LocalCluster.workerId(cluster.prefill.getFirst())).isEqualTo("prefill-0");
+        assertThat(cluster.prefill.getFirst().readyLine().group(5)).as("the bound KV port advertised").isNotEqualTo("0");
     }
 
     private static void assertWorker(TandemProcess worker, String service, String role) throws Exception {
@@ -108,38 +110,44 @@ class MultiProcessIT {
     @ParameterizedTest(name = "{0} prefill + {1} decode")
     @CsvSource({"1, 1", "2, 2"})
     void shouldGenerateTheReferenceContinuationsThroughBothPublicApis(int numPrefill, int numDecode) throws Exception {
-        assumeTrue(hasKvDataPlane(), "the Netty KV data plane (" + NETTY_KV_TRANSPORT + ") is not in this build; "
-                + "a decode process cannot pull KV from a prefill process without it");
-        try (LocalCluster cluster = LocalCluster.start(numPrefill, numDecode, commonArgs())) {
-            TandemProcess router = cluster.router;
-            URI base = URI.create("http://" + router.host() + ":" + router.httpPort());
-            ManagedChannel channel = Grpc.newChannelBuilderForAddress(router.host(), router.grpcPort(),
-                    InsecureChannelCredentials.create()).build();
-            try {
-                // twice round the pools, so that every prefill and every decode worker serves each case
-                for (int round = 0; round < 2 * Math.max(numPrefill, numDecode); round++) {
-                    for (ReferenceModel.Case c : reference.cases) {
-                        int n = c.generatedTokenIds().length;
-                        JsonNode completion = JSON.readTree(post(base.resolve("/v1/completions"),
-                                Map.of("prompt", c.prompt(), "max_tokens", n, "temperature", 0)).body());
-                        assertThat(completion.path("choices").path(0).path("text").asText()).as(c.name())
-                                .isEqualTo(ReferenceContinuations.text(c));
-                        ServerSentEvents events = ServerSentEvents.parse(post(base.resolve("/v1/completions"),
-                                Map.of("prompt", c.prompt(), "max_tokens", n, "temperature", 0, "stream", true)).body(), JSON);
-                        assertThat(events.text()).as(c.name()).isEqualTo(ReferenceContinuations.text(c));
-                        StringBuilder text = new StringBuilder();
-                        GenerationGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS)
-                                .generate(GenerateRequest.newBuilder().setPrompt(c.prompt())
-                                        .setSampling(SamplingParams.newBuilder().setMaxTokens(n)).build())
-                                .forEachRemaining((GenerateResponse r) -> text.append(r.getText()));
-                        assertThat(text.toString()).as(c.name()).isEqualTo(ReferenceContinuations.text(c));
-                    }
+        TandemProcess router = routers.get(numPrefill + "P" + numDecode + "D");
+        URI base = URI.create("http://" + router.host() + ":" + router.httpPort());
+        ManagedChannel channel = Grpc.newChannelBuilderForAddress(router.host(), router.grpcPort(),
+                InsecureChannelCredentials.create()).build();
+        try {
+            // twice round the pools, so that every prefill and every decode worker serves each case
+            for (int round = 0; round < 2 * Math.max(numPrefill, numDecode); round++) {
+                for (ReferenceModel.Case c : reference.cases) {
+                    int n = c.generatedTokenIds().length;
+                    JsonNode completion = JSON.readTree(post(base.resolve("/v1/completions"),
+                            Map.of("prompt", c.prompt(), "max_tokens", n, "temperature", 0)).body());
+                    assertThat(completion.path("choices").path(0).path("text").asText()).as(c.name())
+                            .isEqualTo(ReferenceContinuations.text(c));
+                    ServerSentEvents events = ServerSentEvents.parse(post(base.resolve("/v1/completions"),
+                            Map.of("prompt", c.prompt(), "max_tokens", n, "temperature", 0, "stream", true)).body(), JSON);
+                    assertThat(events.text()).as(c.name()).isEqualTo(ReferenceContinuations.text(c));
+                    // token ids in, token ids out: the empty prompt text of bos_only is "no prompt" in proto3
+                    StringBuilder text = new StringBuilder();
+                    List<Integer> tokens = new ArrayList<>();
+                    GenerationGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS)
+                            .generate(GenerateRequest.newBuilder().addAllPromptTokenIds(boxed(c.promptTokenIds()))
+                                    .setSampling(SamplingParams.newBuilder().setMaxTokens(n)).build())
+                            .forEachRemaining((GenerateResponse r) -> {
+                                tokens.addAll(r.getTokenIdsList());
+                                text.append(r.getText());
+                            });
+                    assertThat(tokens).as(c.name()).containsExactlyElementsOf(boxed(c.generatedTokenIds()));
+                    assertThat(text.toString()).as(c.name()).isEqualTo(ReferenceContinuations.text(c));
                 }
-            } finally {
-                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
-            awaitIdleWorkers(cluster);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
+        for (TandemProcess prefill : cluster.prefill.subList(0, numPrefill)) {
+            assertThat(EngineGauges.scrape(http, LocalCluster.metrics(prefill)).get("tandem:prefix_cache_queries_total", "prefill"))
+                    .as("prompt tokens prefilled by %s", LocalCluster.workerId(prefill)).isPositive();
+        }
+        awaitIdleWorkers();
     }
 
     @ParameterizedTest
@@ -150,15 +158,17 @@ class MultiProcessIT {
         assertThat(result.exitCode()).as(result.output()).isZero();
         List<String> options = switch (command) {
             case "router" -> List.of("--model", "--prefill", "--decode", "--routing", "--http-port", "--grpc-port");
-            case "prefill" -> List.of("--model", "--host", "--grpc-port", "--kv-port", "--metrics-port", "--worker-id");
-            case "decode" -> List.of("--model", "--host", "--grpc-port", "--metrics-port", "--worker-id");
+            case "prefill" -> List.of("--model", "--host", "--grpc-port", "--kv-port", "--metrics-port", "--worker-id",
+                    "--lease-timeout");
+            case "decode" -> List.of("--model", "--host", "--grpc-port", "--metrics-port", "--worker-id",
+                    "--kv-transfer-timeout", "--kv-max-in-flight-bytes", "--kv-load-failure-policy");
             default -> throw new IllegalArgumentException(command);
         };
         assertThat(result.output()).contains("Usage: tandem " + command).contains(options);
     }
 
     /** Every worker holds no KV block and no request (leases released, sequences ended). */
-    private static void awaitIdleWorkers(LocalCluster cluster) throws Exception {
+    private static void awaitIdleWorkers() throws Exception {
         for (TandemProcess w : cluster.prefill) {
             EngineGauges.await(http, LocalCluster.metrics(w), Duration.ofSeconds(10), "idle", g -> idle(g, "prefill"));
         }
@@ -170,6 +180,10 @@ class MultiProcessIT {
     private static boolean idle(EngineGauges g, String role) {
         return g.get("tandem:kv_cache_free_blocks", role) == g.get("tandem:kv_cache_total_blocks", role)
                 && g.get("tandem:num_requests_running", role) == 0 && g.get("tandem:num_requests_waiting", role) == 0;
+    }
+
+    private static List<Integer> boxed(int[] ids) {
+        return Arrays.stream(ids).boxed().toList();
     }
 
     private static HttpResponse<String> get(URI uri) throws Exception {

@@ -13,6 +13,7 @@ import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
+import io.tandem.kvcache.transfer.KvTransferStatus;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -33,13 +34,13 @@ import java.util.function.Consumer;
  * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
  * expires. Released blocks stay in the prefix cache until evicted.
  *
- * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release}
- * and {@link #renew} only enqueue commands. {@link #copyLeasedPages} reads exported pages on the
- * caller's thread, checking the lease around the copy.
+ * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release},
+ * {@link #renew} and {@link #validateLease} only enqueue commands. {@link #copyLeasedPages} reads
+ * exported pages on the caller's thread, checking the lease around the copy.
  */
 public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /** Commands other threads send to the engine thread. */
-    sealed interface Command permits Submit, Cancel, Release, Renew {}
+    sealed interface Command permits Submit, Cancel, Release, Renew, ValidateLease {}
 
     record Submit(PrefillRequest request, PrefillCallback callback, long enqueuedNanos) implements Command {}
 
@@ -48,6 +49,9 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     record Release(long leaseId) implements Command {}
 
     record Renew(long leaseId, Consumer<Boolean> onRenewed) implements Command {}
+
+    record ValidateLease(long epoch, long leaseId, int[] blockIds, Consumer<KvTransferStatus> onValidated)
+            implements Command {}
 
     private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
 
@@ -179,6 +183,24 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
                 + " is not held (released or expired): its KV blocks may hold another prompt");
     }
 
+    /**
+     * Checks, for the KV data plane, that lease {@code leaseId} of epoch {@code epoch} is held and
+     * covers every one of {@code blockIds}; if so its deadline is pushed to at least now +
+     * {@link EngineConfig#leaseTimeout()}, so that pages served after this check are not freed
+     * while a puller (whose transfer timeout is shorter than the lease timeout) reads them.
+     *
+     * @param onValidated called once on the engine thread (must not block) with
+     *                    {@link KvTransferStatus#OK}, {@link KvTransferStatus#STALE_EPOCH} (another
+     *                    epoch than {@link #epoch()}), {@link KvTransferStatus#UNKNOWN_LEASE}
+     *                    (released, expired or never granted) or {@link KvTransferStatus#BAD_BLOCK_ID}
+     *                    (a block the lease does not hold)
+     * @return {@code false} if the command queue is full or the engine is closed; {@code
+     *         onValidated} is then never called (nor is it for a command still queued at close)
+     */
+    public boolean validateLease(long epoch, long leaseId, int[] blockIds, Consumer<KvTransferStatus> onValidated) {
+        return enqueue(new ValidateLease(epoch, leaseId, blockIds, onValidated));
+    }
+
     @Override
     protected void onCommand(Command command) {
         switch (command) {
@@ -186,6 +208,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             case Cancel c -> cancelNow(c.requestId());
             case Release r -> releaseNow(r.leaseId());
             case Renew r -> renewNow(r);
+            case ValidateLease v -> v.onValidated().accept(validateNow(v));
         }
     }
 
@@ -228,6 +251,28 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             leases.put(r.leaseId(), new Lease(lease.seq(), System.nanoTime() + config.leaseTimeout().toNanos()));
         }
         r.onRenewed().accept(lease != null);
+    }
+
+    private KvTransferStatus validateNow(ValidateLease v) {
+        if (v.epoch() != epoch) {
+            return KvTransferStatus.STALE_EPOCH;
+        }
+        Lease lease = leases.get(v.leaseId());
+        if (lease == null) {
+            return KvTransferStatus.UNKNOWN_LEASE;
+        }
+        int[] held = lease.seq().blockTable().toArray();
+        Arrays.sort(held);
+        for (int blockId : v.blockIds()) {
+            if (Arrays.binarySearch(held, blockId) < 0) {
+                return KvTransferStatus.BAD_BLOCK_ID;
+            }
+        }
+        long deadline = System.nanoTime() + config.leaseTimeout().toNanos();
+        if (deadline - lease.deadlineNanos() > 0) {
+            leases.put(v.leaseId(), new Lease(lease.seq(), deadline));
+        }
+        return KvTransferStatus.OK;
     }
 
     @Override

@@ -7,6 +7,8 @@ import io.tandem.engine.model.GgufModelLoader;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.kvcache.KvDtype;
+import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.transfer.KvTransferStatus;
 import java.time.Duration;
 import java.util.Set;
 import java.util.TreeSet;
@@ -17,7 +19,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** Leases on exported KV: renewal pushes the deadline, expiry frees the blocks, an unknown lease is not renewed. */
+/**
+ * Leases on exported KV: renewal pushes the deadline, expiry frees the blocks, an unknown lease is
+ * not renewed; the KV data plane's lease check answers per epoch, lease and block, and a passed
+ * check keeps the lease for another lease timeout.
+ */
 @Timeout(60)
 class PrefillEngineLeaseTest {
     private static final Duration LEASE_TIMEOUT = Duration.ofSeconds(1);
@@ -70,11 +76,49 @@ class PrefillEngineLeaseTest {
     }
 
     @Test
+    void shouldValidateALeaseByEpochLeaseIdAndBlockIds() throws Exception {
+        try (PrefillEngine prefill = newEngine(64)) {
+            KvHandle handle = prefill(prefill, storyPrompt(40)).kvHandle();
+            int[] blocks = handle.blockIds();
+            assertThat(blocks).hasSizeGreaterThan(1);
+            long epoch = handle.epoch();
+            long leaseId = handle.leaseId();
+
+            assertThat(validate(prefill, epoch, leaseId, blocks)).isEqualTo(KvTransferStatus.OK);
+            assertThat(validate(prefill, epoch, leaseId, new int[] {blocks[blocks.length - 1], blocks[0]}))
+                    .as("a subset, in any order").isEqualTo(KvTransferStatus.OK);
+            assertThat(validate(prefill, epoch + 1, leaseId, blocks)).isEqualTo(KvTransferStatus.STALE_EPOCH);
+            assertThat(validate(prefill, epoch, leaseId + 1, blocks)).isEqualTo(KvTransferStatus.UNKNOWN_LEASE);
+            int notHeld = blocks[0] == 0 ? blocks[blocks.length - 1] + 1 : 0;
+            assertThat(validate(prefill, epoch, leaseId, new int[] {blocks[0], notHeld}))
+                    .isEqualTo(KvTransferStatus.BAD_BLOCK_ID);
+
+            prefill.release(leaseId);
+            assertThat(validate(prefill, epoch, leaseId, blocks)).as("after release").isEqualTo(KvTransferStatus.UNKNOWN_LEASE);
+            EngineStats released = PrefillEngineStatsTest.await(prefill, s -> s.numExported() == 0);
+            assertThat(released.numFreeBlocks()).isEqualTo(released.numTotalBlocks());
+        }
+    }
+
+    @Test
+    void shouldKeepALeaseForAnotherLeaseTimeoutAfterEachPassedValidation() throws Exception {
+        try (PrefillEngine prefill = newEngine(64)) {
+            KvHandle handle = prefill(prefill, ReferenceModel.cases().get(1).promptTokenIds()).kvHandle();
+            long validateUntil = System.nanoTime() + 3 * LEASE_TIMEOUT.toNanos();
+            while (System.nanoTime() < validateUntil) {
+                assertThat(validate(prefill, handle.epoch(), handle.leaseId(), handle.blockIds())).isEqualTo(KvTransferStatus.OK);
+                Thread.sleep(LEASE_TIMEOUT.toMillis() / 5);
+            }
+            assertThat(prefill.stats().numExported()).as("lease held while pulled").isEqualTo(1);
+            PrefillEngineStatsTest.await(prefill, s -> s.numExported() == 0);
+            assertThat(validate(prefill, handle.epoch(), handle.leaseId(), handle.blockIds()))
+                    .as("after expiry").isEqualTo(KvTransferStatus.UNKNOWN_LEASE);
+        }
+    }
+
+    @Test
     void shouldReportPromptTokensNotYetComputedAsQueuedPrefillTokens() throws Exception {
-        ReferenceModel.Case story = ReferenceModel.cases().get(0);
-        int[] prompt = new int[1 + 200];
-        prompt[0] = story.promptTokenIds()[0];
-        System.arraycopy(story.generatedTokenIds(), 0, prompt, 1, 200);
+        int[] prompt = storyPrompt(200);
         int chunk = 4;
         try (PrefillEngine prefill = newEngine(chunk)) {
             assertThat(prefill.stats().numQueuedPrefillTokens()).isZero();
@@ -101,6 +145,21 @@ class PrefillEngineLeaseTest {
         CompletableFuture<Boolean> renewed = new CompletableFuture<>();
         assertThat(prefill.renew(leaseId, renewed::complete)).isTrue();
         return renewed.get(10, TimeUnit.SECONDS);
+    }
+
+    /** BOS and the first {@code n} tokens of the bos_only reference story. */
+    private static int[] storyPrompt(int n) {
+        ReferenceModel.Case story = ReferenceModel.cases().get(0);
+        int[] prompt = new int[1 + n];
+        prompt[0] = story.promptTokenIds()[0];
+        System.arraycopy(story.generatedTokenIds(), 0, prompt, 1, n);
+        return prompt;
+    }
+
+    private static KvTransferStatus validate(PrefillEngine prefill, long epoch, long leaseId, int[] blockIds) throws Exception {
+        CompletableFuture<KvTransferStatus> validated = new CompletableFuture<>();
+        assertThat(prefill.validateLease(epoch, leaseId, blockIds, validated::complete)).isTrue();
+        return validated.get(10, TimeUnit.SECONDS);
     }
 
     private static PrefillResult prefill(PrefillEngine prefill, int[] prompt) throws Exception {

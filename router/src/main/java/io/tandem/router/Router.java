@@ -191,7 +191,9 @@ public final class Router implements GenerationService, AutoCloseable {
                 return;
             }
             decode = d;
-            if (!d.decode(new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed), output)) {
+            // A Decode call that ends before the worker took the handle leaves it ours to release.
+            if (!d.decode(new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed), output,
+                    () -> prefill.release(result.kvHandle()))) {
                 prefill.release(result.kvHandle());
                 output.onError(new OverloadedException("decode queue is full", 1));
             } else if (cancelled.get()) {

@@ -12,7 +12,8 @@ import java.util.Arrays;
  * while the transport is not ready ({@link ServerCallStreamObserver#isReady()} false) tokens are
  * merged into one pending message, sent as soon as the on-ready handler fires, so what is pending
  * is bounded by {@code max_tokens}. The last message carries {@code finish_reason}; an engine error
- * ends the call with its status ({@link WorkerStatuses}).
+ * ends the call with its status ({@link WorkerStatuses}). {@link #accepted()} sends a first
+ * message at once, even without a token, telling the router the worker now owns the handle.
  *
  * <p>The engine thread ({@link TokenSink}) and gRPC's on-ready callback both enter here; one lock
  * serializes them and nothing under it blocks.
@@ -24,6 +25,9 @@ final class DecodeResponseWriter implements TokenSink {
     private int pendingTokenCount;
     private FinishReason finishReason;
     private Throwable failure;
+    /** The request was accepted and no message has been sent yet: the next drain sends one, empty if need be. */
+    private boolean acceptancePending;
+    private boolean sentAny;
     /** {@code onCompleted} or {@code onError} was called; nothing more may be sent. */
     private boolean closed;
 
@@ -34,6 +38,14 @@ final class DecodeResponseWriter implements TokenSink {
     /** Sends whatever is pending if the transport is ready; the call's on-ready handler. */
     void drain() {
         synchronized (lock) {
+            drainLocked();
+        }
+    }
+
+    /** The engine took the request: send a first message (with whatever is pending) as soon as the stream is ready. */
+    void accepted() {
+        synchronized (lock) {
+            acceptancePending = !sentAny;
             drainLocked();
         }
     }
@@ -74,9 +86,10 @@ final class DecodeResponseWriter implements TokenSink {
             observer.onError(WorkerStatuses.toStatus(failure).asRuntimeException());
             return;
         }
-        if ((pendingTokenCount == 0 && finishReason == null) || !observer.isReady()) {
+        if ((pendingTokenCount == 0 && finishReason == null && !acceptancePending) || !observer.isReady()) {
             return;
         }
+        acceptancePending = false;
         DecodeResponse.Builder message = DecodeResponse.newBuilder();
         for (int i = 0; i < pendingTokenCount; i++) {
             message.addTokenIds(pendingTokens[i]);
@@ -86,6 +99,7 @@ final class DecodeResponseWriter implements TokenSink {
             message.setFinishReason(toProto(finishReason));
         }
         observer.onNext(message.build());
+        sentAny = true;
         if (finishReason != null) {
             closed = true;
             observer.onCompleted();

@@ -24,7 +24,9 @@ import io.tandem.proto.v1.WorkerRole;
  *
  * <p>A handle that reaches this worker is this worker's to release: the engine releases it when
  * the sequence ends; a request refused here has it released at once, so the prefill worker does
- * not keep the blocks until the lease expires.
+ * not keep the blocks until the lease expires. A queued request's first message goes out at once,
+ * with or without a token: it tells the router that this worker owns the handle (a call that ends
+ * before any message leaves the handle to the router to release).
  */
 public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImplBase {
     private final String workerId;
@@ -75,7 +77,10 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
             transport.release(request.kvHandle());
             observer.onError(Status.RESOURCE_EXHAUSTED
                     .withDescription("decode worker " + workerId + ": engine queue is full").asRuntimeException());
-        } else if (observer.isCancelled()) {
+            return;
+        }
+        writer.accepted();
+        if (observer.isCancelled()) {
             engine.cancel(request.requestId()); // the cancel handler ran before the sequence was queued
         }
     }

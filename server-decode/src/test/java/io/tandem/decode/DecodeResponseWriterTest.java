@@ -101,6 +101,35 @@ class DecodeResponseWriterTest {
     }
 
     @Test
+    void shouldSendAnEmptyFirstMessageOnAcceptanceOnlyIfNothingWasSentYet() {
+        ScriptedCall call = new ScriptedCall();
+        DecodeResponseWriter writer = new DecodeResponseWriter(call);
+        writer.accepted();
+        writer.onToken(7);
+        assertThat(call.sent).extracting(DecodeResponse::getTokenIdsList).containsExactly(List.of(), List.of(7));
+
+        ScriptedCall raced = new ScriptedCall();
+        DecodeResponseWriter late = new DecodeResponseWriter(raced);
+        late.onToken(7); // the engine's first token before the service marked the request accepted
+        late.accepted();
+        assertThat(raced.sent).extracting(DecodeResponse::getTokenIdsList).containsExactly(List.of(7));
+    }
+
+    @Test
+    void shouldSendTheAcceptanceWhenTheCallBecomesReady() {
+        ScriptedCall call = new ScriptedCall();
+        DecodeResponseWriter writer = new DecodeResponseWriter(call);
+        call.ready = false;
+        writer.accepted();
+        assertThat(call.sent).isEmpty();
+        call.ready = true;
+        writer.drain();
+        assertThat(call.sent).extracting(DecodeResponse::getTokenIdsList).containsExactly(List.of());
+        writer.drain();
+        assertThat(call.sent).hasSize(1);
+    }
+
+    @Test
     void shouldEndTheCallWithTheErrorsStatusDroppingPendingTokens() {
         ScriptedCall call = new ScriptedCall();
         DecodeResponseWriter writer = new DecodeResponseWriter(call);

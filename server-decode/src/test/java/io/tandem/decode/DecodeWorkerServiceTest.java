@@ -138,7 +138,11 @@ class DecodeWorkerServiceTest {
                 new SamplingParams(0f, 1f, -1, 500, null, List.of(), true));
         Context.CancellableContext context = Context.current().withCancellation();
         Iterator<DecodeResponse> stream = context.call(() -> stub.decode(request));
-        assertThat(stream.next().getTokenIdsCount()).isPositive();
+        assertThat(stream.next().getFinishReason()).as("the first message: accepted")
+                .isEqualTo(FinishReason.FINISH_REASON_UNSPECIFIED);
+        while (stream.next().getTokenIdsCount() == 0) {
+            // tokens follow the acceptance
+        }
         context.cancel(null);
         everyBlockFree();
         assertThatThrownBy(() -> stream.forEachRemaining(r -> {})).isInstanceOfSatisfying(StatusRuntimeException.class,

@@ -7,30 +7,33 @@ import io.tandem.engine.EngineConfig;
 import io.tandem.engine.PrefillEngine;
 import io.tandem.engine.backend.Backend;
 import io.tandem.engine.model.LlamaModel;
+import io.tandem.kvcache.transfer.KvPageServer;
 import io.tandem.metrics.EngineMetrics;
 import io.tandem.metrics.MetricsHttpServer;
 import java.io.IOException;
 import java.util.List;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The {@code tandem prefill} process (DESIGN.md §2): a {@link PrefillEngine} behind the
- * {@code tandem.v1.PrefillWorker} gRPC service with {@code grpc.health.v1}, its engine gauges at
- * {@code /metrics} ({@code role="prefill"}), and the address of its KV data plane in every handle
- * it exports.
+ * {@code tandem.v1.PrefillWorker} gRPC service with {@code grpc.health.v1}, a {@link KvPageServer}
+ * (the KV data plane decode workers pull pages from, leases checked by the engine thread, see
+ * {@link PrefillPageProvider}), and its engine gauges at {@code /metrics} ({@code role="prefill"}).
+ * Every handle it exports carries the data plane's bound address.
  *
  * <p>Owns the engine and the servers; the model and the backend belong to the caller, which closes
- * them after this. {@link #close()} goes in reverse order of start-up: gRPC (graceful), metrics,
- * then the engine, which frees every block still leased.
+ * them after this. {@link #close()}: gRPC (graceful), the KV page server (its connections close,
+ * pullers fail at once), metrics, then the engine, which frees every block still leased and closes
+ * the KV memory the page server read from.
  */
 public final class PrefillWorker implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(PrefillWorker.class);
+    /** I/O threads of the KV page server: pages are written from KV memory without a copy, so one keeps up with a NIC. */
+    private static final int KV_IO_THREADS = 1;
 
     private final LlamaModel model;
     private final PrefillEngine engine;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private WorkerGrpcServer grpc;
+    private KvPageServer kvServer;
     private MetricsHttpServer metrics;
     private HostPort kvAddress;
     private boolean closed;
@@ -47,20 +50,20 @@ public final class PrefillWorker implements AutoCloseable {
     }
 
     /**
-     * Serves gRPC on {@code host:grpcPort} and metrics on {@code host:metricsPort} (0 = any free
-     * port), advertising {@code advertisedHost:kvPort} as the KV data plane.
+     * Serves the KV data plane on {@code host:kvPort}, gRPC on {@code host:grpcPort} and metrics on
+     * {@code host:metricsPort} (0 = any free port), advertising {@code advertisedHost} and the KV
+     * port bound in every handle. The data plane starts first, so no handle names a port that
+     * does not listen yet.
      *
      * @param advertisedHost the name decode workers reach this host by (not a wildcard address)
      * @throws IOException if a port cannot be bound; what was started is closed again
+     * @throws IllegalStateException if the KV port cannot be bound (naming it); likewise
      */
     public PrefillWorker start(String host, String advertisedHost, int grpcPort, int kvPort, int metricsPort)
             throws IOException {
         try {
-            // The Netty KV data plane (kvcache.transfer.KvPageServer) is not part of this build yet:
-            // the port is advertised in handles so that decode workers learn it, but nothing listens.
-            kvAddress = new HostPort(advertisedHost, kvPort);
-            LOG.info("prefill worker {}: no KV data plane in this build; handles advertise {} but only in-process"
-                    + " decode engines can read the pages", engine.workerId(), kvAddress);
+            kvServer = new KvPageServer(new PrefillPageProvider(engine), KV_IO_THREADS).start(host, kvPort);
+            kvAddress = new HostPort(advertisedHost, kvServer.port());
             grpc = new WorkerGrpcServer(io.tandem.proto.v1.PrefillWorkerGrpc.SERVICE_NAME,
                     new PrefillWorkerService(engine, model.config(), kvAddress.toString())).start(host, grpcPort);
             metrics = new MetricsHttpServer(registry).start(host, metricsPort);
@@ -89,12 +92,17 @@ public final class PrefillWorker implements AutoCloseable {
         return metrics.port();
     }
 
-    /** The KV data-plane address put in handles. */
+    /** The KV data-plane address put in handles: the advertised host and the bound port. */
     public HostPort kvAddress() {
         return kvAddress;
     }
 
-    /** Stops serving, then the engine. Idempotent. */
+    /** Payload bytes the KV page server has sent (all connections). */
+    public long kvPayloadBytesSent() {
+        return kvServer.payloadBytesSent();
+    }
+
+    /** Stops serving (gRPC, then the KV data plane), then the engine. Idempotent. */
     @Override
     public synchronized void close() {
         if (closed) {
@@ -103,6 +111,10 @@ public final class PrefillWorker implements AutoCloseable {
         closed = true;
         if (grpc != null) {
             grpc.close();
+        }
+        // Before the engine: pages go to sockets straight out of the engine's KV memory.
+        if (kvServer != null) {
+            kvServer.close();
         }
         if (metrics != null) {
             metrics.close();

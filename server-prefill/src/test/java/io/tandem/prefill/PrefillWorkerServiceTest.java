@@ -13,6 +13,7 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
+import io.tandem.control.KvHandleMessages;
 import io.tandem.control.PrefillMessages;
 import io.tandem.engine.EngineConfig;
 import io.tandem.engine.PrefillRequest;
@@ -21,7 +22,11 @@ import io.tandem.engine.backend.CpuBackend;
 import io.tandem.engine.model.GgufModelLoader;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
+import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvDtype;
+import io.tandem.kvcache.transfer.KvTransferException;
+import io.tandem.kvcache.transfer.KvTransferStatus;
+import io.tandem.kvcache.transfer.NettyKvTransport;
 import io.tandem.proto.v1.KvHandle;
 import io.tandem.proto.v1.LoadReport;
 import io.tandem.proto.v1.LoadRequest;
@@ -30,13 +35,16 @@ import io.tandem.proto.v1.PrefillWorkerGrpc;
 import io.tandem.proto.v1.ReleaseRequest;
 import io.tandem.proto.v1.RenewRequest;
 import io.tandem.proto.v1.WorkerRole;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -44,7 +52,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** A real prefill worker (stories260K) on loopback, driven through its gRPC API as a router and a decode worker drive it. */
+/**
+ * A real prefill worker (stories260K) on loopback, driven through its gRPC API as a router drives it
+ * and through its KV data plane as a decode worker pulls from it.
+ */
 @Timeout(60)
 class PrefillWorkerServiceTest {
     private static LlamaModel model;
@@ -59,7 +70,7 @@ class PrefillWorkerServiceTest {
         backend = new CpuBackend(1);
         // one token a step: a long prompt takes a thousand steps, so a cancel lands mid-prefill
         EngineConfig config = new EngineConfig(16, KvDtype.F32, 64L << 20, 8, 1, 1024, Duration.ofSeconds(30));
-        worker = new PrefillWorker(model, backend, config, "prefill-test").start("127.0.0.1", "kv.test", 0, 7100, 0);
+        worker = new PrefillWorker(model, backend, config, "prefill-test").start("127.0.0.1", "kv.test", 0, 0, 0);
         channel = Grpc.newChannelBuilderForAddress("127.0.0.1", worker.grpcPort(), InsecureChannelCredentials.create()).build();
         stub = PrefillWorkerGrpc.newBlockingStub(channel).withDeadlineAfter(Duration.ofSeconds(30));
     }
@@ -92,7 +103,8 @@ class PrefillWorkerServiceTest {
         LoadReport load = stub.getLoad(LoadRequest.getDefaultInstance());
         assertThat(handle.getWorkerId()).isEqualTo("prefill-test").isEqualTo(load.getWorkerId());
         assertThat(handle.getEpoch()).isEqualTo(load.getEpoch());
-        assertThat(handle.getKvAddress()).isEqualTo("kv.test:7100");
+        assertThat(worker.kvAddress().port()).as("the bound KV port").isPositive();
+        assertThat(handle.getKvAddress()).isEqualTo("kv.test:" + worker.kvAddress().port());
         assertThat(handle.getNumTokens()).isEqualTo(lily.promptTokenIds().length);
         assertThat(handle.getBlockIdsCount()).isEqualTo(1);
         assertThat(handle.getSpec().getNumLayers()).isEqualTo(model.config().numLayers());
@@ -107,6 +119,38 @@ class PrefillWorkerServiceTest {
         // idempotent
         stub.release(ReleaseRequest.newBuilder().setWorkerId(handle.getWorkerId()).setEpoch(handle.getEpoch())
                 .setLeaseId(handle.getLeaseId()).build());
+    }
+
+    @Test
+    void shouldServeAHandlesPagesOnTheKvDataPlaneAndFreeThemOnARelease() throws Exception {
+        io.tandem.kvcache.KvHandle handle = KvHandleMessages.fromProto(
+                stub.prefill(request("pull", ReferenceModel.cases().get(2).promptTokenIds())).getKvHandle());
+        Function<String, InetSocketAddress> resolver = workerId -> new InetSocketAddress("127.0.0.1", worker.kvAddress().port());
+        try (NettyKvTransport transport = new NettyKvTransport(resolver, Duration.ofSeconds(10), 1 << 20, 1);
+             KvCacheStorage dst = new KvCacheStorage(handle.spec(), 4)) {
+            int[] dstBlocks = {3};
+            long sentBefore = worker.kvPayloadBytesSent();
+            transport.pull(handle, dst, dstBlocks).get(10, TimeUnit.SECONDS);
+            KvCacheStorage src = worker.engine().storage();
+            for (int layer = 0; layer < handle.spec().numLayers(); layer++) {
+                assertThat(dst.page(layer, dstBlocks[0]).mismatch(src.page(layer, handle.blockIds()[0]))).as("layer %d", layer)
+                        .isEqualTo(-1L);
+            }
+            assertThat(worker.kvPayloadBytesSent() - sentBefore).isEqualTo(handle.byteSize());
+
+            var staleEpoch = new io.tandem.kvcache.KvHandle(handle.workerId(), handle.epoch() - 1, handle.leaseId(),
+                    handle.blockIds(), handle.numTokens(), handle.spec());
+            assertPullFails(transport.pull(staleEpoch, dst, dstBlocks), KvTransferStatus.STALE_EPOCH);
+
+            transport.release(handle);
+            awaitLoad(r -> r.getNumExported() == 0);
+            assertPullFails(transport.pull(handle, dst, dstBlocks), KvTransferStatus.UNKNOWN_LEASE);
+        }
+    }
+
+    private static void assertPullFails(CompletableFuture<Void> pull, KvTransferStatus status) {
+        assertThatThrownBy(() -> pull.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class).cause()
+                .isInstanceOfSatisfying(KvTransferException.class, e -> assertThat(e.status()).isEqualTo(status));
     }
 
     @Test

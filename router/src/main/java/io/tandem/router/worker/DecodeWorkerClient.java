@@ -12,12 +12,16 @@ public interface DecodeWorkerClient extends AutoCloseable {
 
     /**
      * Continues a prefilled sequence; tokens and the end go to {@code sink} (see {@link TokenSink}),
-     * on a worker or transport thread. The worker pulls the KV named by the request's handle and
-     * releases it.
+     * on a worker or transport thread. Once the worker has accepted the request, pulling the KV
+     * named by the request's handle and releasing it are the worker's job.
      *
-     * @return {@code false} if the worker rejects the request at once; the sink is then never called
+     * @param notAccepted run at most once, before the sink hears the end, if the request ended
+     *                    before the worker accepted it (unreachable, refused, cancelled or timed
+     *                    out first): the handle is then still the caller's to release
+     * @return {@code false} if the worker rejects the request at once; neither the sink nor
+     *         {@code notAccepted} is then called, and the handle is the caller's
      */
-    boolean decode(DecodeRequest request, TokenSink sink);
+    boolean decode(DecodeRequest request, TokenSink sink, Runnable notAccepted);
 
     /** Ends a sequence; its sink gets {@code onFinish(ABORT)}. */
     void cancel(String requestId);

@@ -25,8 +25,10 @@ import java.util.concurrent.TimeUnit;
  * {@code Decode} call whose messages feed the sink, on a gRPC thread. The call has a deadline and,
  * started inside a gRPC server call, inherits that call's deadline and cancellation. The request's
  * handle goes with the KV address its prefill worker advertised ({@link KvAddressBook}); once the
- * decode worker has it, releasing it is the decode worker's job. Cancelling the call ends the
- * sequence there; the sink gets {@code onFinish(ABORT)}, as from the in-process engine.
+ * decode worker has accepted it (its first message, sent at once, may carry no token), releasing it
+ * is the decode worker's job; a call that ends before that runs the caller's {@code notAccepted}
+ * first. Cancelling the call ends the sequence there; the sink gets {@code onFinish(ABORT)}, as
+ * from the in-process engine.
  */
 public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     private final HostPort target;
@@ -69,11 +71,11 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     }
 
     @Override
-    public boolean decode(DecodeRequest request, TokenSink sink) {
+    public boolean decode(DecodeRequest request, TokenSink sink, Runnable notAccepted) {
         if (closed) {
             return false;
         }
-        Call call = new Call(request.requestId(), sink);
+        Call call = new Call(request.requestId(), sink, notAccepted);
         inFlight.put(request.requestId(), call);
         String kvAddress = addresses.address(request.kvHandle().workerId());
         stub.withDeadlineAfter(decodeTimeout).decode(DecodeMessages.toProto(request, kvAddress), call);
@@ -113,12 +115,16 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     private final class Call implements ClientResponseObserver<io.tandem.proto.v1.DecodeRequest, DecodeResponse> {
         private final String requestId;
         private final TokenSink sink;
+        private final Runnable notAccepted;
         private volatile ClientCallStreamObserver<io.tandem.proto.v1.DecodeRequest> requestStream;
+        /** A message arrived: the worker accepted the request and owns its handle. */
+        private boolean accepted;
         private FinishReason finishReason;
 
-        Call(String requestId, TokenSink sink) {
+        Call(String requestId, TokenSink sink, Runnable notAccepted) {
             this.requestId = requestId;
             this.sink = sink;
+            this.notAccepted = notAccepted;
         }
 
         @Override
@@ -135,6 +141,7 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
 
         @Override
         public void onNext(DecodeResponse response) {
+            accepted = true;
             for (int i = 0; i < response.getTokenIdsCount(); i++) {
                 sink.onToken(response.getTokenIds(i));
             }
@@ -149,6 +156,7 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
         @Override
         public void onError(Throwable error) {
             inFlight.remove(requestId, this);
+            handBackIfNotAccepted();
             if (Status.fromThrowable(error).getCode() == Status.Code.CANCELLED) {
                 sink.onFinish(FinishReason.ABORT);
             } else {
@@ -159,11 +167,22 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
         @Override
         public void onCompleted() {
             inFlight.remove(requestId, this);
+            handBackIfNotAccepted();
             if (finishReason == null) {
                 sink.onError(new WorkerCallException(workerId(), Status.INTERNAL
                         .withDescription("the Decode stream of " + requestId + " ended without a finish reason")));
             } else {
                 sink.onFinish(finishReason);
+            }
+        }
+
+        /**
+         * The call ended without a message: the worker never took the request, or refused it. A
+         * worker that refused it may have released the handle already; releases are idempotent.
+         */
+        private void handBackIfNotAccepted() {
+            if (!accepted) {
+                notAccepted.run();
             }
         }
     }

@@ -3,6 +3,7 @@ package io.tandem.router.worker;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
+import io.grpc.Context;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -109,6 +110,12 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
         }
         ReleaseRequest request = ReleaseRequest.newBuilder().setWorkerId(handle.workerId()).setEpoch(handle.epoch())
                 .setLeaseId(handle.leaseId()).build();
+        // A fork: a release made while a cancelled call's context is current (a request whose
+        // client went away) must not be cancelled with it.
+        Context.current().fork().run(() -> sendRelease(handle, request));
+    }
+
+    private void sendRelease(KvHandle handle, ReleaseRequest request) {
         Futures.addCallback(PrefillWorkerGrpc.newFutureStub(channel).withDeadlineAfter(RELEASE_TIMEOUT).release(request),
                 new FutureCallback<>() {
                     @Override

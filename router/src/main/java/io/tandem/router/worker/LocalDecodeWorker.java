@@ -4,7 +4,11 @@ import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.TokenSink;
 
-/** A decode engine in the router's own JVM. Does not own the engine: {@link #close()} leaves it running. */
+/**
+ * A decode engine in the router's own JVM. The engine takes a request (and its handle) when it is
+ * queued, so {@code notAccepted} is never run. Does not own the engine: {@link #close()} leaves it
+ * running.
+ */
 public final class LocalDecodeWorker implements DecodeWorkerClient {
     private final String workerId;
     private final DecodeEngine engine;
@@ -20,7 +24,7 @@ public final class LocalDecodeWorker implements DecodeWorkerClient {
     }
 
     @Override
-    public boolean decode(DecodeRequest request, TokenSink sink) {
+    public boolean decode(DecodeRequest request, TokenSink sink, Runnable notAccepted) {
         return engine.submit(request, sink);
     }
 
