@@ -187,12 +187,20 @@ public final class MatvecBench {
 
     /** Prefill: the Llama-3.2-1B projection shapes in Q8_0 times a 256-token prompt. */
     private static void prefill(int maxThreads) {
-        int n = 256;
+        for (String tokens : System.getProperty("bench.tokens", "256").split(",")) {
+            for (String type : System.getProperty("bench.types", "Q8_0").split(",")) {
+                prefill(maxThreads, Integer.parseInt(tokens.trim()), GgmlType.valueOf(type.trim()));
+            }
+        }
+    }
+
+    /** GFLOP/s of one {@code [rows, cols] x n tokens} matmul: decode batches (n < 32) and prefill chunks alike. */
+    private static void prefill(int maxThreads, int n, GgmlType type) {
         for (int[] shape : new int[][] {{2048, 2048}, {8192, 2048}, {2048, 8192}}) {
             int rows = shape[0];
             int cols = shape[1];
             try (Arena arena = Arena.ofShared()) {
-                WeightMatrix w = RandomWeights.of(GgmlType.Q8_0, rows, cols, 4, arena);
+                WeightMatrix w = RandomWeights.of(type, rows, cols, 4, arena);
                 float[] x = RandomWeights.floats(n * cols, 5);
                 float[] out = new float[n * rows];
                 for (int threads = 1; threads <= maxThreads; threads++) {
@@ -206,8 +214,8 @@ public final class MatvecBench {
                                 gflops[round] = 2.0 * n * rows * cols / (t1 - t0);
                             }
                         }
-                        System.out.printf("prefill Q8_0 [%d, %d] x %d tokens, threads=%d: %.1f GFLOP/s (median %.1f)%n",
-                                rows, cols, n, threads, max(gflops), median(gflops));
+                        System.out.printf("matmul %s [%d, %d] x %d tokens, threads=%d: %.1f GFLOP/s (median %.1f)%n",
+                                type, rows, cols, n, threads, max(gflops), median(gflops));
                     }
                 }
             }
