@@ -8,9 +8,11 @@ import io.tandem.engine.backend.Backend;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.kvcache.transfer.KvTransport;
 import io.tandem.metrics.EngineMetrics;
+import io.tandem.metrics.KvTransferMetrics;
 import io.tandem.metrics.MetricsHttpServer;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -28,7 +30,7 @@ public final class DecodeWorker implements AutoCloseable {
     private final long epoch = System.currentTimeMillis();
     private final LlamaModel model;
     private final DecodeEngine engine;
-    private final KvTransport transport;
+    private final LeaseRenewingTransport transport;
     private final KvSourceDirectory directory;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private WorkerGrpcServer grpc;
@@ -43,11 +45,28 @@ public final class DecodeWorker implements AutoCloseable {
      */
     public DecodeWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, KvTransport transport,
                         KvSourceDirectory directory) {
+        this(model, backend, config, workerId, transport, directory, config.leaseTimeout().dividedBy(3));
+    }
+
+    /**
+     * @param transport          pulls, renews and releases prompt KV
+     * @param directory          data-plane addresses of prefill workers, learned from handles
+     * @param leaseRenewInterval how often the lease of each held handle is renewed; below the prefill
+     *                           workers' lease timeout (a third of it: two renewals may be lost)
+     */
+    public DecodeWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, KvTransport transport,
+                        KvSourceDirectory directory, Duration leaseRenewInterval) {
         this.workerId = workerId;
         this.model = model;
-        this.transport = transport;
         this.directory = directory;
-        this.engine = new DecodeEngine(model, backend, config, transport);
+        // The engine's recompute count is read at scrape time; the engine exists by then.
+        DecodeEngine[] created = new DecodeEngine[1];
+        KvTransferMetrics kvMetrics = new KvTransferMetrics(registry, model.id(),
+                () -> created[0] == null ? 0 : created[0].numKvLoadRecomputes());
+        this.transport = new LeaseRenewingTransport(new MeteredKvTransport(transport, kvMetrics), leaseRenewInterval,
+                kvMetrics::recordRenewals);
+        this.engine = new DecodeEngine(model, backend, config, this.transport);
+        created[0] = engine;
         EngineMetrics.register(registry, model.id(), new String[] {"decode"}, List.of(engine::stats));
     }
 
@@ -100,5 +119,11 @@ public final class DecodeWorker implements AutoCloseable {
             metrics.close();
         }
         engine.close();
+        transport.close();
+    }
+
+    /** Handles whose lease this worker holds and renews now (accepted, not yet released). */
+    public int numLeasesHeld() {
+        return transport.numHeld();
     }
 }
