@@ -103,7 +103,7 @@ class FaultToleranceIT {
             for (int i = 0; i < 4; i++) {
                 ReferenceModel.Case c = reference.cases.get(1 + i % 2);
                 cases.add(c);
-                responses.add(complete(base, c));
+                responses.add(complete(http, base, c));
                 int onEach = i / 2 + 1;
                 URI prefill = i % 2 == 0 ? victim : survivor;
                 int accepted = i + 1;
@@ -146,7 +146,7 @@ class FaultToleranceIT {
             awaitRouterLog(router, "worker prefill-0 at", "is unhealthy");
             for (int i = 0; i < 2; i++) {
                 ReferenceModel.Case c = reference.cases.get(1 + i);
-                assertCompletion(complete(base, c).get(60, TimeUnit.SECONDS), c, "after the kill #" + (i + 1));
+                assertCompletion(complete(http, base, c).get(60, TimeUnit.SECONDS), c, "after the kill #" + (i + 1));
             }
             MetricSamples survivorMetrics = MetricSamples.await(http, survivor, Duration.ofSeconds(10), "idle",
                     m -> m.value("tandem:kv_leases_active") == 0);
@@ -178,8 +178,8 @@ class FaultToleranceIT {
             URI prefill = LocalCluster.metrics(cluster.prefill.getFirst());
             URI decode = LocalCluster.metrics(cluster.decode.getFirst());
 
-            List<CompletableFuture<HttpResponse<String>>> responses = List.of(complete(base, reference.cases.get(1)),
-                    complete(base, reference.cases.get(2)));
+            List<CompletableFuture<HttpResponse<String>>> responses = List.of(complete(http, base, reference.cases.get(1)),
+                    complete(http, base, reference.cases.get(2)));
             MetricSamples.await(http, prefill, Duration.ofSeconds(10), "both exported",
                     m -> m.value("tandem:kv_leases_active") == 2);
             MetricSamples.await(http, decode, Duration.ofSeconds(10), "both accepted",
@@ -274,7 +274,7 @@ class FaultToleranceIT {
                     .value("tandem:kv_transfer_failures_total", "reason=\"stale_epoch\"")).isEqualTo(1);
 
             awaitRouterLog(router, "restarted (epoch " + stale.getEpoch() + " → " + epoch + ")", "");
-            assertCompletion(complete(base, c).get(60, TimeUnit.SECONDS), c, "through the restarted worker");
+            assertCompletion(complete(http, base, c).get(60, TimeUnit.SECONDS), c, "through the restarted worker");
             MetricSamples after = MetricSamples.await(http, LocalCluster.metrics(restarted), Duration.ofSeconds(10),
                     "released", m -> m.value("tandem:kv_leases_released_total") == 1);
             assertThat(after.value("tandem:kv_leases_granted_total")).isEqualTo(1);
@@ -309,7 +309,7 @@ class FaultToleranceIT {
     }
 
     /** A non-streaming greedy completion of the case's prompt, as many tokens as the reference has. */
-    static CompletableFuture<HttpResponse<String>> complete(URI base, ReferenceModel.Case c) throws Exception {
+    static CompletableFuture<HttpResponse<String>> complete(HttpClient http, URI base, ReferenceModel.Case c) throws Exception {
         return http.sendAsync(HttpRequest.newBuilder(base.resolve("/v1/completions"))
                 .timeout(Duration.ofSeconds(60))
                 .header("Content-Type", "application/json")
