@@ -282,6 +282,52 @@ class FaultToleranceIT {
         }
     }
 
+    /**
+     * A prefill worker that hangs ({@code kill -STOP}: its sockets stay open, nothing answers)
+     * while a pull from it waits: the pull times out after {@code --kv-transfer-timeout} and the
+     * request ends with an error saying so, rather than waiting for the worker.
+     */
+    @Test
+    void shouldEndAPullFromAHungPrefillWorkerWithinTheTransferTimeout() throws Exception {
+        Duration transferTimeout = Duration.ofSeconds(2);
+        try (LocalCluster cluster = LocalCluster.start(1, 1, commonArgs(),
+                new String[] {"--lease-timeout", "5", "--kv-serve-delay", "1500"},
+                new String[] {"--kv-transfer-timeout", String.valueOf(transferTimeout.toSeconds())})) {
+            TandemProcess router = cluster.startRouter(1, 1);
+            URI base = URI.create("http://" + router.host() + ":" + router.httpPort());
+            URI decode = LocalCluster.metrics(cluster.decode.getFirst());
+            TandemProcess prefill = cluster.prefill.getFirst();
+
+            CompletableFuture<HttpResponse<String>> response = complete(http, base, reference.cases.get(1));
+            MetricSamples.await(http, LocalCluster.metrics(prefill), Duration.ofSeconds(10), "exported",
+                    m -> m.value("tandem:kv_leases_active") == 1);
+            MetricSamples.await(http, decode, Duration.ofSeconds(10), "pulling",
+                    m -> m.value("tandem:num_requests_waiting") == 1);
+            long stopped = System.nanoTime();
+            signal(prefill, "STOP");
+            try {
+                HttpResponse<String> r = response.get(transferTimeout.plus(SLACK).toMillis(), TimeUnit.MILLISECONDS);
+                assertThat(Duration.ofNanos(System.nanoTime() - stopped)).isLessThan(transferTimeout.plus(SLACK));
+                assertThat(r.statusCode()).as(r.body()).isEqualTo(500);
+                assertThat(r.body()).contains("KV hand-off failed").contains("timed out after 2000 ms");
+                assertThat(MetricSamples.scrape(http, decode).value("tandem:kv_transfer_failures_total",
+                        "reason=\"timeout\"")).isEqualTo(1);
+                MetricSamples.await(http, decode, Duration.ofSeconds(10), "decode idle",
+                        m -> m.value("tandem:kv_cache_free_blocks") == m.value("tandem:kv_cache_total_blocks")
+                                && m.value("tandem:num_requests_waiting") == 0);
+            } finally {
+                signal(prefill, "CONT");
+            }
+        }
+    }
+
+    /** {@code kill -SIGNAL pid}. */
+    private static void signal(TandemProcess process, String signal) throws Exception {
+        Process kill = new ProcessBuilder("kill", "-" + signal, String.valueOf(process.pid())).inheritIO().start();
+        assertThat(kill.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(kill.exitValue()).as("kill -%s %d", signal, process.pid()).isZero();
+    }
+
     private interface ChannelCall<T> {
         T call(ManagedChannel channel) throws Exception;
     }
