@@ -38,7 +38,8 @@ final class PrefillCommand implements Callable<Integer> {
     int kvPort;
 
     @Option(names = "--lease-timeout", paramLabel = "SECONDS", defaultValue = "30",
-            description = "How long exported KV is kept without a release; each pull of it starts the time again. "
+            description = "How long exported KV is kept without a release; each pull of it, and each renewal by the "
+                    + "decode worker holding it, starts the time again. "
                     + "Must exceed the decode workers' --kv-transfer-timeout. Default: ${DEFAULT-VALUE}.")
     long leaseTimeoutSeconds;
 

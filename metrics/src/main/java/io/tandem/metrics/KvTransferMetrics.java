@@ -30,12 +30,11 @@ public final class KvTransferMetrics {
     private final Counter failures;
     private final Counter renewals;
 
-    /**
-     * Registers the series.
-     *
-     * @param recomputes prompts recomputed after a failed pull so far (the decode engine's count)
-     */
-    public KvTransferMetrics(PrometheusRegistry registry, String modelName, LongSupplier recomputes) {
+    private final PrometheusRegistry registry;
+
+    /** Registers the series, but {@code kv_load_recomputes_total} (see {@link #registerLoadRecomputes}). */
+    public KvTransferMetrics(PrometheusRegistry registry, String modelName) {
+        this.registry = registry;
         this.modelName = modelName;
         bytes = Counter.builder().name("tandem:kv_transfer_bytes").help("KV payload bytes of completed pulls.")
                 .labelNames("model_name", "role").register(registry);
@@ -49,16 +48,25 @@ public final class KvTransferMetrics {
         renewals = Counter.builder().name("tandem:kv_lease_renewals")
                 .help("Lease renewals sent for KV handles held while their request waits.")
                 .labelNames("model_name", "role").register(registry);
-        CounterWithCallback.builder().name("tandem:kv_load_recomputes")
-                .help("Prompts whose KV was computed here after a failed pull (--kv-load-failure-policy recompute).")
-                .labelNames("model_name", "role")
-                .callback(cb -> cb.call(recomputes.getAsLong(), modelName, ROLE))
-                .register(registry);
         // Zero series, so that a scrape shows them before the first pull.
         bytes.labelValues(modelName, ROLE);
         pages.labelValues(modelName, ROLE);
         seconds.labelValues(modelName, ROLE);
         renewals.labelValues(modelName, ROLE);
+    }
+
+    /**
+     * Registers {@code tandem:kv_load_recomputes_total}, read when scraped: the decode engine
+     * counts them, and it is built after the transport these metrics count for.
+     *
+     * @param recomputes prompts recomputed after a failed pull so far
+     */
+    public void registerLoadRecomputes(LongSupplier recomputes) {
+        CounterWithCallback.builder().name("tandem:kv_load_recomputes")
+                .help("Prompts whose KV was computed here after a failed pull (--kv-load-failure-policy recompute).")
+                .labelNames("model_name", "role")
+                .callback(cb -> cb.call(recomputes.getAsLong(), modelName, ROLE))
+                .register(registry);
     }
 
     /** A pull of {@code numPages} pages, {@code numBytes} bytes, completed after {@code nanos}. */

@@ -59,14 +59,11 @@ public final class DecodeWorker implements AutoCloseable {
         this.workerId = workerId;
         this.model = model;
         this.directory = directory;
-        // The engine's recompute count is read at scrape time; the engine exists by then.
-        DecodeEngine[] created = new DecodeEngine[1];
-        KvTransferMetrics kvMetrics = new KvTransferMetrics(registry, model.id(),
-                () -> created[0] == null ? 0 : created[0].numKvLoadRecomputes());
+        KvTransferMetrics kvMetrics = new KvTransferMetrics(registry, model.id());
         this.transport = new LeaseRenewingTransport(new MeteredKvTransport(transport, kvMetrics), leaseRenewInterval,
                 kvMetrics::recordRenewals);
         this.engine = new DecodeEngine(model, backend, config, this.transport);
-        created[0] = engine;
+        kvMetrics.registerLoadRecomputes(engine::numKvLoadRecomputes);
         EngineMetrics.register(registry, model.id(), new String[] {"decode"}, List.of(engine::stats));
     }
 

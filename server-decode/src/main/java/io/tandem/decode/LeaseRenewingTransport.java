@@ -11,6 +11,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Keeps alive the leases of the KV handles a decode worker holds (DESIGN.md §3): from
@@ -30,6 +32,8 @@ final class LeaseRenewingTransport implements KvTransport, AutoCloseable {
             return new LeaseKey(h.workerId(), h.epoch(), h.leaseId());
         }
     }
+
+    private static final Logger LOG = LoggerFactory.getLogger(LeaseRenewingTransport.class);
 
     private final KvTransport delegate;
     private final Map<LeaseKey, KvHandle> held = new ConcurrentHashMap<>();
@@ -91,8 +95,7 @@ final class LeaseRenewingTransport implements KvTransport, AutoCloseable {
                 n++;
             } catch (RuntimeException e) {
                 // A renewal is best effort; the timer must go on for the other leases.
-                org.slf4j.LoggerFactory.getLogger(LeaseRenewingTransport.class)
-                        .warn("renewing lease {} of {} failed", handle.leaseId(), handle.workerId(), e);
+                LOG.warn("renewing lease {} of {} failed", handle.leaseId(), handle.workerId(), e);
             }
         }
         if (n > 0) {

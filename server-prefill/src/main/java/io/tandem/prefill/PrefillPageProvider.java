@@ -5,10 +5,10 @@ import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.transfer.KvPageProvider;
 import io.tandem.kvcache.transfer.KvPageServer;
 import io.tandem.kvcache.transfer.KvTransferStatus;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
-import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
