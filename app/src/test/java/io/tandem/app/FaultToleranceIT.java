@@ -86,10 +86,10 @@ class FaultToleranceIT {
     @ParameterizedTest(name = "--kv-load-failure-policy {0}")
     @ValueSource(strings = {"fail", "recompute"})
     void shouldEndOrRecomputeTheRequestsWhoseKvWasOnAKilledPrefillWorker(String policy) throws Exception {
-        long serveDelayMillis = 3000;
-        Duration transferTimeout = Duration.ofSeconds(5);
+        long serveDelayMillis = 4000;
+        Duration transferTimeout = Duration.ofSeconds(6);
         try (LocalCluster cluster = LocalCluster.start(2, 1, commonArgs(),
-                new String[] {"--lease-timeout", "8", "--kv-serve-delay", String.valueOf(serveDelayMillis)},
+                new String[] {"--lease-timeout", "10", "--kv-serve-delay", String.valueOf(serveDelayMillis)},
                 new String[] {"--kv-transfer-timeout", String.valueOf(transferTimeout.toSeconds()), "--max-num-seqs", "1",
                         "--kv-load-failure-policy", policy})) {
             TandemProcess router = cluster.startRouter(2, 1, "--routing", "round_robin");
@@ -178,6 +178,7 @@ class FaultToleranceIT {
             URI prefill = LocalCluster.metrics(cluster.prefill.getFirst());
             URI decode = LocalCluster.metrics(cluster.decode.getFirst());
 
+            long sent = System.nanoTime();
             List<CompletableFuture<HttpResponse<String>>> responses = List.of(complete(http, base, reference.cases.get(1)),
                     complete(http, base, reference.cases.get(2)));
             MetricSamples.await(http, prefill, Duration.ofSeconds(10), "both exported",
@@ -190,6 +191,7 @@ class FaultToleranceIT {
 
             for (CompletableFuture<HttpResponse<String>> response : responses) {
                 HttpResponse<String> r = response.get(SLACK.toMillis(), TimeUnit.MILLISECONDS);
+                assertThat(Duration.ofNanos(System.nanoTime() - killed)).isLessThan(SLACK);
                 assertThat(r.statusCode()).as(r.body()).isEqualTo(500);
                 assertThat(r.body()).contains("decode-0").contains("UNAVAILABLE");
             }
@@ -202,8 +204,8 @@ class FaultToleranceIT {
             MetricSamples freed = MetricSamples.await(http, prefill, expiryBound, "KV freed",
                     m -> m.value("tandem:kv_leases_active") == 0
                             && m.value("tandem:kv_cache_free_blocks") == m.value("tandem:kv_cache_total_blocks"));
-            assertThat(Duration.ofNanos(System.nanoTime() - killed)).as("freed at expiry, not at the disconnect")
-                    .isGreaterThan(leaseTimeout.minus(Duration.ofSeconds(1)));
+            assertThat(Duration.ofNanos(System.nanoTime() - sent)).as("freed at expiry, not at the disconnect")
+                    .isGreaterThan(leaseTimeout);
             assertThat(freed.value("tandem:kv_leases_expired_total")).isEqualTo(2);
             assertThat(freed.value("tandem:kv_leases_released_total")).isZero();
             assertThat(freed.value("tandem:kv_leases_granted_total")).isEqualTo(2);

@@ -21,7 +21,8 @@ import io.tandem.proto.v1.WorkerRole;
  * sequence goes to the engine's queue (full → {@code RESOURCE_EXHAUSTED}); tokens stream back
  * through a {@link DecodeResponseWriter}. The client's cancellation or deadline ends the sequence.
  *
- * <p>A handle that reaches this worker is this worker's to release: the engine releases it when
+ * <p>A handle that reaches this worker is this worker's to release, and its lease is renewed
+ * ({@link LeaseRenewingTransport}) until then: the engine releases it once its pages are pulled or
  * the sequence ends; a request refused here has it released at once, so the prefill worker does
  * not keep the blocks until the lease expires. A queued request's first message goes out at once,
  * with or without a token: it tells the router that this worker owns the handle (a call that ends
