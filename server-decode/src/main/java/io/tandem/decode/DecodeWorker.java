@@ -38,9 +38,10 @@ public final class DecodeWorker implements AutoCloseable {
     private boolean closed;
 
     /**
-     * Allocates the KV cache and starts the engine thread; {@link #start} opens the ports.
+     * As the full constructor, renewing held leases every third of {@code config.leaseTimeout()}
+     * (for deployments whose prefill workers share that lease timeout, as in tests).
      *
-     * @param transport pulls and releases prompt KV
+     * @param transport pulls, renews and releases prompt KV
      * @param directory data-plane addresses of prefill workers, learned from handles
      */
     public DecodeWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, KvTransport transport,
@@ -49,6 +50,8 @@ public final class DecodeWorker implements AutoCloseable {
     }
 
     /**
+     * Allocates the KV cache and starts the engine thread; {@link #start} opens the ports.
+     *
      * @param transport          pulls, renews and releases prompt KV
      * @param directory          data-plane addresses of prefill workers, learned from handles
      * @param leaseRenewInterval how often the lease of each held handle is renewed; below the prefill
