@@ -45,7 +45,8 @@ final class DecodeCommand implements Callable<Integer> {
 
     @Option(names = "--kv-transfer-timeout", paramLabel = "SECONDS", defaultValue = "10",
             description = "How long pulling one prompt's KV may take, connecting included, before it fails (see "
-                    + "--kv-load-failure-policy). Must stay below the prefill workers' --lease-timeout. Default: ${DEFAULT-VALUE}.")
+                    + "--kv-load-failure-policy). Must stay below the prefill workers' --lease-timeout. The lease of every "
+                    + "handle held is renewed each third of it until released. Default: ${DEFAULT-VALUE}.")
     long kvTransferTimeoutSeconds;
 
     @Option(names = "--kv-max-in-flight-bytes", paramLabel = "BYTES", defaultValue = "67108864",
@@ -82,7 +83,9 @@ final class DecodeCommand implements Callable<Integer> {
         DecodeWorker worker;
         try {
             worker = new DecodeWorker(model, backend, engineOptions.toConfig(EngineOptions.DEFAULT_LEASE_TIMEOUT, policy),
-                    workerOptions.workerId("decode", grpcPort), transport, directory).start(workerOptions.host, grpcPort, metricsPort);
+                    workerOptions.workerId("decode", grpcPort), transport, directory,
+                    // a third of the transfer timeout, hence below a third of any valid lease timeout
+                    Duration.ofSeconds(kvTransferTimeoutSeconds).dividedBy(3)).start(workerOptions.host, grpcPort, metricsPort);
         } catch (Exception e) {
             ShutdownHook.closeAll(transport, backend, model);
             throw e;

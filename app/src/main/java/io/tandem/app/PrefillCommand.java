@@ -38,9 +38,15 @@ final class PrefillCommand implements Callable<Integer> {
     int kvPort;
 
     @Option(names = "--lease-timeout", paramLabel = "SECONDS", defaultValue = "30",
-            description = "How long exported KV is kept without a release; each pull of it starts the time again. "
+            description = "How long exported KV is kept without a release; each pull of it, and each renewal by the "
+                    + "decode worker holding it, starts the time again. "
                     + "Must exceed the decode workers' --kv-transfer-timeout. Default: ${DEFAULT-VALUE}.")
     long leaseTimeoutSeconds;
+
+    @Option(names = "--kv-serve-delay", paramLabel = "MILLIS", defaultValue = "0", hidden = true,
+            description = "Test only: hold every KV pull this long before checking its lease and sending its pages, so "
+                    + "that fault tests can hit a pull in flight. Default: ${DEFAULT-VALUE}.")
+    long kvServeDelayMillis;
 
     @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "8061", description = "HTTP /metrics port (0 = any free). Default: ${DEFAULT-VALUE}.")
     int metricsPort;
@@ -51,12 +57,17 @@ final class PrefillCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--lease-timeout must be >= 1 second, got " + leaseTimeoutSeconds);
         }
+        if (kvServeDelayMillis < 0) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--kv-serve-delay must be >= 0 ms, got " + kvServeDelayMillis);
+        }
         LlamaModel model = modelOptions.load();
         CpuBackend backend = new CpuBackend(engineOptions.threadCount());
         PrefillWorker worker;
         try {
             worker = new PrefillWorker(model, backend,
-                    engineOptions.toConfig(Duration.ofSeconds(leaseTimeoutSeconds), KvLoadFailurePolicy.FAIL), workerOptions.workerId("prefill", grpcPort))
+                    engineOptions.toConfig(Duration.ofSeconds(leaseTimeoutSeconds), KvLoadFailurePolicy.FAIL), workerOptions.workerId("prefill", grpcPort),
+                    Duration.ofMillis(kvServeDelayMillis))
                     .start(workerOptions.host, workerOptions.advertisedHost(), grpcPort, kvPort, metricsPort);
         } catch (Exception e) {
             ShutdownHook.closeAll(backend, model);

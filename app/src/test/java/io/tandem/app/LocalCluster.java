@@ -34,6 +34,7 @@ final class LocalCluster implements AutoCloseable {
     final List<TandemProcess> decode = new ArrayList<>();
     final List<TandemProcess> routers = new ArrayList<>();
     private final String[] commonArgs;
+    private String[] prefillArgs = new String[0];
 
     private LocalCluster(String[] commonArgs) {
         this.commonArgs = commonArgs;
@@ -46,16 +47,28 @@ final class LocalCluster implements AutoCloseable {
      * @throws AssertionError quoting a role's stderr if it does not start; what started is stopped
      */
     static LocalCluster start(int numPrefill, int numDecode, String... commonArgs) {
+        return start(numPrefill, numDecode, commonArgs, new String[0], new String[0]);
+    }
+
+    /**
+     * Starts the workers, each role with options of its own besides the common ones.
+     *
+     * @param prefillArgs options only prefill workers take ({@code --lease-timeout}, …)
+     * @param decodeArgs  options only decode workers take ({@code --kv-transfer-timeout}, …)
+     */
+    static LocalCluster start(int numPrefill, int numDecode, String[] commonArgs, String[] prefillArgs,
+                              String[] decodeArgs) {
         LocalCluster cluster = new LocalCluster(commonArgs);
+        cluster.prefillArgs = prefillArgs;
         try {
             List<CompletableFuture<TandemProcess>> prefills = new ArrayList<>();
             List<CompletableFuture<TandemProcess>> decodes = new ArrayList<>();
             for (int i = 0; i < numPrefill; i++) {
-                prefills.add(startAsync(PREFILL_READY, "prefill", commonArgs, "--worker-id", "prefill-" + i,
+                prefills.add(startAsync(PREFILL_READY, "prefill", concat(commonArgs, prefillArgs), "--worker-id", "prefill-" + i,
                         "--grpc-port", "0", "--kv-port", "0", "--metrics-port", "0"));
             }
             for (int i = 0; i < numDecode; i++) {
-                decodes.add(startAsync(DECODE_READY, "decode", commonArgs, "--worker-id", "decode-" + i,
+                decodes.add(startAsync(DECODE_READY, "decode", concat(commonArgs, decodeArgs), "--worker-id", "decode-" + i,
                         "--grpc-port", "0", "--metrics-port", "0"));
             }
             collect(prefills, cluster.prefill);
@@ -88,6 +101,46 @@ final class LocalCluster implements AutoCloseable {
             routers.addAll(started);
         }
         return started;
+    }
+
+    /**
+     * Starts one router in front of the first {@code numPrefill} prefill and {@code numDecode} decode
+     * workers, with extra router options ({@code --routing}, …).
+     */
+    TandemProcess startRouter(int numPrefill, int numDecode, String... routerArgs) {
+        String[] args = Stream.of(Stream.of("--prefill", grpcTargets(prefill.subList(0, numPrefill)),
+                "--decode", grpcTargets(decode.subList(0, numDecode)), "--http-port", "0", "--grpc-port", "0"),
+                Stream.of(routerArgs), modelArgs(commonArgs)).flatMap(x -> x).toArray(String[]::new);
+        List<TandemProcess> started = new ArrayList<>();
+        try {
+            collect(List.of(startAsync(ROUTER_READY, "router", new String[0], args)), started);
+        } finally {
+            routers.addAll(started);
+        }
+        return started.getFirst();
+    }
+
+    /**
+     * Starts prefill worker {@code i} again, after it died or was killed, with the same id and on the
+     * same gRPC, KV and metrics ports, so that routers and handles find it where it was.
+     *
+     * @return the new process (also put in {@link #prefill} in place of the old one)
+     */
+    TandemProcess restartPrefill(int i) {
+        Matcher old = prefill.get(i).readyLine();
+        if (prefill.get(i).isAlive()) {
+            throw new IllegalStateException("prefill worker " + old.group(1) + " still runs");
+        }
+        List<TandemProcess> started = new ArrayList<>();
+        collect(List.of(startAsync(PREFILL_READY, "prefill", concat(commonArgs, prefillArgs), "--worker-id", old.group(1),
+                "--grpc-port", old.group(3), "--kv-port", old.group(5), "--metrics-port", old.group(7))), started);
+        prefill.get(i).close(); // dead already; this drops its kill-on-exit hook
+        prefill.set(i, started.getFirst());
+        return started.getFirst();
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        return Stream.concat(Stream.of(a), Stream.of(b)).toArray(String[]::new);
     }
 
     private static CompletableFuture<TandemProcess> startAsync(Pattern ready, String role, String[] common, String... args) {

@@ -177,6 +177,29 @@ final class TandemProcess implements AutoCloseable {
         return grpcPort;
     }
 
+    /** The child's process id. */
+    long pid() {
+        return process.pid();
+    }
+
+    /** Whether the child is still running. */
+    boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /**
+     * {@code kill -9}: SIGKILL, no shutdown hook runs, sockets are closed by the kernel; waits for the
+     * exit.
+     *
+     * @throws AssertionError if it has not exited after {@link #STOP_GRACE}
+     */
+    void kill() throws InterruptedException {
+        process.destroyForcibly();
+        if (!process.waitFor(STOP_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+            throw new AssertionError("tandem process " + process.pid() + " still runs " + STOP_GRACE + " after SIGKILL");
+        }
+    }
+
     /** What the child wrote to stderr so far. */
     String stderr() {
         try {

@@ -41,6 +41,14 @@ public final class InProcessKvTransport implements KvTransport {
         return CompletableFuture.completedFuture(null);
     }
 
+    /** Enqueues a renewal on the prefill engine; a lease it no longer holds stays gone. */
+    @Override
+    public void renew(KvHandle handle) {
+        if (!prefill.renew(handle.leaseId(), held -> { })) {
+            LOG.warn("prefill command queue full; lease {} not renewed", handle.leaseId());
+        }
+    }
+
     @Override
     public void release(KvHandle handle) {
         if (!prefill.release(handle.leaseId())) {

@@ -79,6 +79,11 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
      */
     private final ConcurrentHashMap<Long, int[]> liveLeaseBlocks = new ConcurrentHashMap<>();
     private long nextLeaseId = 1;
+    // Lease events (cumulative), written by the engine thread only.
+    private volatile long numLeasesGranted;
+    private volatile long numLeasesReleased;
+    private volatile long numLeasesExpired;
+    private volatile long numLeasesRenewed;
     private volatile EngineStats stats;
 
     /**
@@ -120,6 +125,26 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     /** The latest load snapshot. */
     public EngineStats stats() {
         return stats;
+    }
+
+    /** Leases granted: every exported handle (cumulative). */
+    public long numLeasesGranted() {
+        return numLeasesGranted;
+    }
+
+    /** Leases ended by a release (cumulative; a release of a lease not held does not count). */
+    public long numLeasesReleased() {
+        return numLeasesReleased;
+    }
+
+    /** Leases ended because their deadline passed unreleased, their blocks freed (cumulative). */
+    public long numLeasesExpired() {
+        return numLeasesExpired;
+    }
+
+    /** Renewals of a held lease ({@link #renew}; a data-plane pull's own extension does not count). */
+    public long numLeasesRenewed() {
+        return numLeasesRenewed;
     }
 
     /** Queues a prompt; {@code false} if the command queue is full. */
@@ -242,6 +267,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         if (lease != null) {
             liveLeaseBlocks.remove(leaseId);
             freeBlocks(lease.seq());
+            numLeasesReleased++;
         }
     }
 
@@ -249,6 +275,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         Lease lease = leases.get(r.leaseId());
         if (lease != null) {
             leases.put(r.leaseId(), new Lease(lease.seq(), System.nanoTime() + config.leaseTimeout().toNanos()));
+            numLeasesRenewed++;
         }
         r.onRenewed().accept(lease != null);
     }
@@ -360,6 +387,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         long leaseId = nextLeaseId++;
         long now = System.nanoTime();
         leases.put(leaseId, new Lease(seq, now + config.leaseTimeout().toNanos()));
+        numLeasesGranted++;
         KvHandle handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
         liveLeaseBlocks.put(leaseId, handle.blockIds());
         long start = p.startNanos()[0];
@@ -387,6 +415,10 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
                 freeBlocks(lease.seq());
                 expired++;
             }
+        }
+        if (expired > 0) {
+            numLeasesExpired += expired;
+            LOG.info("prefill worker {}: {} KV lease(s) expired unreleased; their blocks are freed", workerId, expired);
         }
         return expired;
     }

@@ -57,6 +57,11 @@ class KvLoadFailurePolicyTest {
         }
 
         @Override
+        public void renew(KvHandle handle) {
+            delegate.renew(handle);
+        }
+
+        @Override
         public void release(KvHandle handle) {
             releases.incrementAndGet();
             delegate.release(handle);

@@ -65,6 +65,26 @@ class PrefillEngineLeaseTest {
     }
 
     @Test
+    void shouldCountGrantedRenewedReleasedAndExpiredLeases() throws Exception {
+        try (PrefillEngine prefill = newEngine(64)) {
+            int[] prompt = ReferenceModel.cases().get(1).promptTokenIds();
+            PrefillResult released = prefill(prefill, prompt);
+            PrefillResult expiring = prefill(prefill, ReferenceModel.cases().get(2).promptTokenIds());
+            assertThat(renew(prefill, released.kvHandle().leaseId())).isTrue();
+            assertThat(renew(prefill, released.kvHandle().leaseId())).isTrue();
+            prefill.release(released.kvHandle().leaseId());
+            prefill.release(released.kvHandle().leaseId()); // a second release of the same lease does not count
+            assertThat(renew(prefill, released.kvHandle().leaseId())).isFalse();
+
+            PrefillEngineStatsTest.await(prefill, s -> s.numExported() == 0);
+            assertThat(prefill.numLeasesGranted()).isEqualTo(2);
+            assertThat(prefill.numLeasesRenewed()).as("only the renewals of a held lease").isEqualTo(2);
+            assertThat(prefill.numLeasesReleased()).isEqualTo(1);
+            assertThat(prefill.numLeasesExpired()).as("lease %d", expiring.kvHandle().leaseId()).isEqualTo(1);
+        }
+    }
+
+    @Test
     void shouldNotRenewAReleasedOrUnknownLease() throws Exception {
         try (PrefillEngine prefill = newEngine(64)) {
             PrefillResult result = prefill(prefill, ReferenceModel.cases().get(1).promptTokenIds());

@@ -8,9 +8,11 @@ import io.tandem.engine.backend.Backend;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.kvcache.transfer.KvTransport;
 import io.tandem.metrics.EngineMetrics;
+import io.tandem.metrics.KvTransferMetrics;
 import io.tandem.metrics.MetricsHttpServer;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -28,7 +30,7 @@ public final class DecodeWorker implements AutoCloseable {
     private final long epoch = System.currentTimeMillis();
     private final LlamaModel model;
     private final DecodeEngine engine;
-    private final KvTransport transport;
+    private final LeaseRenewingTransport transport;
     private final KvSourceDirectory directory;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private WorkerGrpcServer grpc;
@@ -36,18 +38,35 @@ public final class DecodeWorker implements AutoCloseable {
     private boolean closed;
 
     /**
-     * Allocates the KV cache and starts the engine thread; {@link #start} opens the ports.
+     * As the full constructor, renewing held leases every third of {@code config.leaseTimeout()}
+     * (for deployments whose prefill workers share that lease timeout, as in tests).
      *
-     * @param transport pulls and releases prompt KV
+     * @param transport pulls, renews and releases prompt KV
      * @param directory data-plane addresses of prefill workers, learned from handles
      */
     public DecodeWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, KvTransport transport,
                         KvSourceDirectory directory) {
+        this(model, backend, config, workerId, transport, directory, config.leaseTimeout().dividedBy(3));
+    }
+
+    /**
+     * Allocates the KV cache and starts the engine thread; {@link #start} opens the ports.
+     *
+     * @param transport          pulls, renews and releases prompt KV
+     * @param directory          data-plane addresses of prefill workers, learned from handles
+     * @param leaseRenewInterval how often the lease of each held handle is renewed; below the prefill
+     *                           workers' lease timeout (a third of it: two renewals may be lost)
+     */
+    public DecodeWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, KvTransport transport,
+                        KvSourceDirectory directory, Duration leaseRenewInterval) {
         this.workerId = workerId;
         this.model = model;
-        this.transport = transport;
         this.directory = directory;
-        this.engine = new DecodeEngine(model, backend, config, transport);
+        KvTransferMetrics kvMetrics = new KvTransferMetrics(registry, model.id());
+        this.transport = new LeaseRenewingTransport(new MeteredKvTransport(transport, kvMetrics), leaseRenewInterval,
+                kvMetrics::recordRenewals);
+        this.engine = new DecodeEngine(model, backend, config, this.transport);
+        kvMetrics.registerLoadRecomputes(engine::numKvLoadRecomputes);
         EngineMetrics.register(registry, model.id(), new String[] {"decode"}, List.of(engine::stats));
     }
 
@@ -100,5 +119,11 @@ public final class DecodeWorker implements AutoCloseable {
             metrics.close();
         }
         engine.close();
+        transport.close();
+    }
+
+    /** Handles whose lease this worker holds and renews now (accepted, not yet released). */
+    public int numLeasesHeld() {
+        return transport.numHeld();
     }
 }

@@ -9,7 +9,6 @@ import io.tandem.control.WorkerStatuses;
 import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.model.ModelConfig;
-import io.tandem.kvcache.transfer.KvTransport;
 import io.tandem.proto.v1.DecodeResponse;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import io.tandem.proto.v1.LoadReport;
@@ -22,7 +21,8 @@ import io.tandem.proto.v1.WorkerRole;
  * sequence goes to the engine's queue (full → {@code RESOURCE_EXHAUSTED}); tokens stream back
  * through a {@link DecodeResponseWriter}. The client's cancellation or deadline ends the sequence.
  *
- * <p>A handle that reaches this worker is this worker's to release: the engine releases it when
+ * <p>A handle that reaches this worker is this worker's to release, and its lease is renewed
+ * ({@link LeaseRenewingTransport}) until then: the engine releases it once its pages are pulled or
  * the sequence ends; a request refused here has it released at once, so the prefill worker does
  * not keep the blocks until the lease expires. A queued request's first message goes out at once,
  * with or without a token: it tells the router that this worker owns the handle (a call that ends
@@ -33,17 +33,18 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
     private final long epoch;
     private final DecodeEngine engine;
     private final ModelConfig model;
-    private final KvTransport transport;
+    private final LeaseRenewingTransport transport;
     private final KvSourceDirectory directory;
 
     /**
      * @param epoch     this worker's start epoch, reported with its load
      * @param model     the served model's limits (vocabulary, context length)
-     * @param transport the engine's transport (releases the handles of refused requests)
+     * @param transport the engine's transport: renews the leases of accepted handles, releases
+     *                  those of refused requests
      * @param directory where handles' data-plane addresses are recorded for the transport
      */
-    public DecodeWorkerService(String workerId, long epoch, DecodeEngine engine, ModelConfig model, KvTransport transport,
-                               KvSourceDirectory directory) {
+    DecodeWorkerService(String workerId, long epoch, DecodeEngine engine, ModelConfig model,
+                        LeaseRenewingTransport transport, KvSourceDirectory directory) {
         this.workerId = workerId;
         this.epoch = epoch;
         this.engine = engine;
@@ -73,6 +74,8 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
         // Both handlers must be set before this method returns.
         observer.setOnReadyHandler(writer::drain);
         observer.setOnCancelHandler(() -> engine.cancel(request.requestId()));
+        // Before the engine sees it: the engine's release (even an immediate one) ends the renewals.
+        transport.hold(request.kvHandle());
         if (!engine.submit(request, writer)) {
             transport.release(request.kvHandle());
             observer.onError(Status.RESOURCE_EXHAUSTED

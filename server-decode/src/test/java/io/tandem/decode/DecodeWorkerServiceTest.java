@@ -89,8 +89,8 @@ class DecodeWorkerServiceTest {
             EngineStats p = prefill.stats();
             EngineStats d = worker.engine().stats();
             return p.numExported() == 0 && p.numFreeBlocks() == p.numTotalBlocks() && d.numFreeBlocks() == d.numTotalBlocks()
-                    && d.numRunning() + d.numWaiting() == 0;
-        }, "every KV block free on both sides");
+                    && d.numRunning() + d.numWaiting() == 0 && worker.numLeasesHeld() == 0;
+        }, "every KV block free on both sides, no lease held by the decode worker");
     }
 
     /** Prefills {@code prompt} on the local prefill engine and builds the decode call the router would make. */

@@ -5,8 +5,10 @@ import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.transfer.KvPageProvider;
 import io.tandem.kvcache.transfer.KvPageServer;
 import io.tandem.kvcache.transfer.KvTransferStatus;
+import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,9 +26,16 @@ final class PrefillPageProvider implements KvPageProvider {
     private static final Logger LOG = LoggerFactory.getLogger(PrefillPageProvider.class);
 
     private final PrefillEngine engine;
+    private final Duration serveDelay;
 
-    PrefillPageProvider(PrefillEngine engine) {
+    /**
+     * @param serveDelay how long each pull is held before its lease is checked and its pages sent
+     *                   ({@code --kv-serve-delay}, a test-only throttle that makes a pull stay in
+     *                   flight long enough to fault it); {@link Duration#ZERO} = none
+     */
+    PrefillPageProvider(PrefillEngine engine, Duration serveDelay) {
         this.engine = engine;
+        this.serveDelay = serveDelay;
     }
 
     @Override
@@ -41,11 +50,28 @@ final class PrefillPageProvider implements KvPageProvider {
     @Override
     public CompletionStage<KvTransferStatus> validate(long epoch, long leaseId, int[] blockIds) {
         CompletableFuture<KvTransferStatus> validated = new CompletableFuture<>();
+        if (serveDelay.isZero()) {
+            askEngine(epoch, leaseId, blockIds, validated);
+        } else {
+            CompletableFuture.delayedExecutor(serveDelay.toNanos(), TimeUnit.NANOSECONDS)
+                    .execute(() -> askEngine(epoch, leaseId, blockIds, validated));
+        }
+        return validated;
+    }
+
+    private void askEngine(long epoch, long leaseId, int[] blockIds, CompletableFuture<KvTransferStatus> validated) {
         if (!engine.validateLease(epoch, leaseId, blockIds, validated::complete)) {
             validated.completeExceptionally(new IllegalStateException(
                     "prefill worker " + engine.workerId() + ": engine queue is full or closed"));
         }
-        return validated;
+    }
+
+    /** Renews the lease if it is of this worker's epoch; a renewal the queue cannot take is dropped. */
+    @Override
+    public void renew(long epoch, long leaseId) {
+        if (epoch == engine.epoch() && !engine.renew(leaseId, held -> { })) {
+            LOG.warn("prefill worker {}: engine queue full or closed; lease {} not renewed", engine.workerId(), leaseId);
+        }
     }
 
     /** Frees the lease's blocks if it is of this worker's epoch; a release the queue cannot take is left to expire. */

@@ -9,8 +9,10 @@ import io.tandem.engine.backend.Backend;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.kvcache.transfer.KvPageServer;
 import io.tandem.metrics.EngineMetrics;
+import io.tandem.metrics.LeaseMetrics;
 import io.tandem.metrics.MetricsHttpServer;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -31,9 +33,10 @@ public final class PrefillWorker implements AutoCloseable {
 
     private final LlamaModel model;
     private final PrefillEngine engine;
+    private final Duration kvServeDelay;
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private WorkerGrpcServer grpc;
-    private KvPageServer kvServer;
+    private volatile KvPageServer kvServer;
     private MetricsHttpServer metrics;
     private HostPort kvAddress;
     private boolean closed;
@@ -44,9 +47,23 @@ public final class PrefillWorker implements AutoCloseable {
      * @param workerId the id in every exported handle and load report
      */
     public PrefillWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId) {
+        this(model, backend, config, workerId, Duration.ZERO);
+    }
+
+    /**
+     * As {@link #PrefillWorker(LlamaModel, Backend, EngineConfig, String)}, holding every KV pull
+     * {@code kvServeDelay} before serving it: a test-only throttle ({@code --kv-serve-delay}) that
+     * keeps pulls in flight long enough for fault tests to hit them.
+     */
+    public PrefillWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, Duration kvServeDelay) {
         this.model = model;
+        this.kvServeDelay = kvServeDelay;
         this.engine = new PrefillEngine(workerId, model, backend, config);
         EngineMetrics.register(registry, model.id(), new String[] {"prefill"}, List.of(engine::stats));
+        LeaseMetrics.register(registry, model.id(), engine, () -> {
+            KvPageServer server = kvServer;
+            return server == null ? 0 : server.payloadBytesSent();
+        }, engine.storage().spec().pageBytes());
     }
 
     /**
@@ -62,7 +79,7 @@ public final class PrefillWorker implements AutoCloseable {
     public PrefillWorker start(String host, String advertisedHost, int grpcPort, int kvPort, int metricsPort)
             throws IOException {
         try {
-            kvServer = new KvPageServer(new PrefillPageProvider(engine), KV_IO_THREADS).start(host, kvPort);
+            kvServer = new KvPageServer(new PrefillPageProvider(engine, kvServeDelay), KV_IO_THREADS).start(host, kvPort);
             kvAddress = new HostPort(advertisedHost, kvServer.port());
             grpc = new WorkerGrpcServer(io.tandem.proto.v1.PrefillWorkerGrpc.SERVICE_NAME,
                     new PrefillWorkerService(engine, model.config(), kvAddress.toString())).start(host, grpcPort);

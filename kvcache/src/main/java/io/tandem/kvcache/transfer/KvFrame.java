@@ -23,6 +23,7 @@ import java.nio.charset.StandardCharsets;
  *  CREDIT  c→s | bytes u64 |                                  requestId 0
  *  CANCEL  c→s | (empty) |
  *  RELEASE c→s | epoch u64 | leaseId u64 |                    requestId 0
+ *  RENEW   c→s | epoch u64 | leaseId u64 |                    requestId 0
  *  PAGES   s→c | layer u32 | firstIndex u32 | count u32 | crc32c u32 |
  *              | payload: count × pageBytes raw page bytes |
  *  DONE    s→c | (empty) |
@@ -47,8 +48,11 @@ import java.nio.charset.StandardCharsets;
  * shortens runs to fit the credit, and {@code W} must be at least one page. Control frames are
  * not counted.
  *
- * <p><b>Release.</b> {@code RELEASE} ends a lease (fire and forget; the provider's release is
- * idempotent).
+ * <p><b>Release and renewal.</b> {@code RELEASE} ends a lease (fire and forget; the provider's
+ * release is idempotent). {@code RENEW} pushes a held lease's deadline by the server's lease
+ * timeout, so that a puller whose request waits (queued, or a long pull) keeps the pages; fire
+ * and forget too: a lease the server no longer holds stays gone, and the next pull of it fails with
+ * {@link KvTransferStatus#UNKNOWN_LEASE} or {@link KvTransferStatus#STALE_EPOCH}.
  */
 public final class KvFrame {
     /** Bytes of the length field. */
@@ -61,6 +65,7 @@ public final class KvFrame {
     public static final byte TYPE_CREDIT = 2;
     public static final byte TYPE_CANCEL = 3;
     public static final byte TYPE_RELEASE = 4;
+    public static final byte TYPE_RENEW = 5;
     public static final byte TYPE_PAGES = 16;
     public static final byte TYPE_DONE = 17;
     public static final byte TYPE_ERROR = 18;
@@ -78,6 +83,7 @@ public final class KvFrame {
     public static final int CREDIT_LENGTH = HEADER_LENGTH + 8;
     public static final int CANCEL_LENGTH = HEADER_LENGTH;
     public static final int RELEASE_LENGTH = HEADER_LENGTH + 8 + 8;
+    public static final int RENEW_LENGTH = HEADER_LENGTH + 8 + 8;
     /** {@code PAGES} up to the payload. */
     public static final int PAGES_HEADER_LENGTH = HEADER_LENGTH + 4 + 4 + 4 + 4;
     public static final int DONE_LENGTH = HEADER_LENGTH;
@@ -125,6 +131,10 @@ public final class KvFrame {
         return header(alloc, RELEASE_LENGTH, TYPE_RELEASE, NO_REQUEST).writeLong(epoch).writeLong(leaseId);
     }
 
+    public static ByteBuf renew(ByteBufAllocator alloc, long epoch, long leaseId) {
+        return header(alloc, RENEW_LENGTH, TYPE_RENEW, NO_REQUEST).writeLong(epoch).writeLong(leaseId);
+    }
+
     /** The header of a {@code PAGES} frame; the {@code payloadBytes} of pages follow it. */
     public static ByteBuf pagesHeader(ByteBufAllocator alloc, long requestId, int layer, int firstIndex, int count,
             int crc32c, long payloadBytes) {
@@ -160,6 +170,7 @@ public final class KvFrame {
             case TYPE_CREDIT -> "CREDIT";
             case TYPE_CANCEL -> "CANCEL";
             case TYPE_RELEASE -> "RELEASE";
+            case TYPE_RENEW -> "RENEW";
             case TYPE_PAGES -> "PAGES";
             case TYPE_DONE -> "DONE";
             case TYPE_ERROR -> "ERROR";

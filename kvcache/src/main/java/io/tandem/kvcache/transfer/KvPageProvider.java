@@ -36,4 +36,11 @@ public interface KvPageProvider {
      * Idempotent: an unknown, expired or stale-epoch lease is ignored.
      */
     void release(long epoch, long leaseId);
+
+    /**
+     * The puller still needs lease {@code leaseId} (its request waits, or a pull is long): push its
+     * deadline by the lease timeout. Must not block. A lease not held, or of another epoch, is
+     * ignored: it stays gone, and a pull of it is refused by {@link #validate}.
+     */
+    void renew(long epoch, long leaseId);
 }

@@ -135,6 +135,19 @@ final class KvPageServerHandler extends ChannelInboundHandlerAdapter {
                     LOG.warn("releasing KV lease {} (epoch {}) failed; it will expire", leaseId, epoch, e);
                 }
             }
+            case KvFrame.TYPE_RENEW -> {
+                if (length != KvFrame.RENEW_LENGTH) {
+                    protocolError(ctx, "RENEW frame of " + length + " bytes");
+                    return;
+                }
+                long epoch = frame.getLong(KvFrame.HEADER_LENGTH);
+                long leaseId = frame.getLong(KvFrame.HEADER_LENGTH + 8);
+                try {
+                    provider.renew(epoch, leaseId);
+                } catch (RuntimeException e) {
+                    LOG.warn("renewing KV lease {} (epoch {}) failed; it may expire", leaseId, epoch, e);
+                }
+            }
             default -> protocolError(ctx, "unexpected " + KvFrame.typeName(type) + " frame from a client");
         }
     }

@@ -42,6 +42,7 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
     /** Pulls and releases submitted before the connection was up, sent on connect. */
     private final List<InboundPull> unsentPulls = new ArrayList<>();
     private final List<long[]> unsentReleases = new ArrayList<>();
+    private final List<long[]> unsentRenewals = new ArrayList<>();
     private final CRC32C crc = new CRC32C();
     private final EventLoop loop;
     /** Null until {@link #connect} ran. */
@@ -148,6 +149,15 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Sends a lease renewal, once connected (event loop); on a closed connection it is dropped (the pull will tell). */
+    void renew(long epoch, long leaseId) {
+        if (active) {
+            ctx.writeAndFlush(KvFrame.renew(ctx.alloc(), epoch, leaseId));
+        } else if (!closed) {
+            unsentRenewals.add(new long[] {epoch, leaseId});
+        }
+    }
+
     /** Closes the connection; its pulls fail (any thread). */
     void close() {
         loop.execute(() -> {
@@ -182,8 +192,12 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
         for (long[] lease : unsentReleases) {
             ctx.write(KvFrame.release(ctx.alloc(), lease[0], lease[1]));
         }
+        for (long[] lease : unsentRenewals) {
+            ctx.write(KvFrame.renew(ctx.alloc(), lease[0], lease[1]));
+        }
         unsentPulls.clear();
         unsentReleases.clear();
+        unsentRenewals.clear();
         ctx.flush();
         ctx.fireChannelActive();
     }
@@ -422,6 +436,7 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
                     unsentReleases.size(), address);
             unsentReleases.clear();
         }
+        unsentRenewals.clear();
         transport.forget(address, this);
     }
 

@@ -20,6 +20,15 @@ public interface KvTransport {
      */
     CompletableFuture<Void> pull(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds);
 
+    /**
+     * Asks the owner to keep the handle's blocks for another lease timeout: called periodically by
+     * a holder whose request waits (queued, or pulling). Never blocks; a lease that is already gone
+     * stays gone (the next pull fails, naming why). The default does nothing, for transports whose
+     * source keeps no deadline (test doubles); both real transports renew.
+     */
+    default void renew(KvHandle handle) {
+    }
+
     /** Releases the lease on the handle's blocks. Idempotent. */
     void release(KvHandle handle);
 }

@@ -154,6 +154,24 @@ public final class NettyKvTransport implements KvTransport, AutoCloseable {
         }
     }
 
+    /**
+     * Sends a {@code RENEW} for the handle's lease to its worker, on the pooled connection (fire and
+     * forget, connecting if need be): a renewal that cannot be delivered is dropped, and a lease the
+     * worker no longer holds fails the next pull of it.
+     */
+    @Override
+    public void renew(KvHandle handle) {
+        if (closed.get()) {
+            return;
+        }
+        try {
+            KvPeerConnection peer = peer(resolver.apply(handle.workerId()));
+            execute(peer.loop(), null, () -> peer.renew(handle.epoch(), handle.leaseId()));
+        } catch (RuntimeException e) {
+            LOG.debug("cannot renew lease {} of worker {}", handle.leaseId(), handle.workerId(), e);
+        }
+    }
+
     /** Payload bytes received so far, all connections, dropped ones included (kv_transfer_bytes_total). */
     public long payloadBytesReceived() {
         return payloadBytesReceived.get();

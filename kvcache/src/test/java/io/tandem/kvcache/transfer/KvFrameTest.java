@@ -48,6 +48,22 @@ class KvFrameTest {
     }
 
     @Test
+    void shouldLayOutReleaseAndRenewAsDocumented() {
+        ByteBuf release = KvFrame.release(ALLOC, 9, 10);
+        ByteBuf renew = KvFrame.renew(ALLOC, 9, 10);
+        try {
+            assertThat(ByteBufUtil.hexDump(release)).isEqualTo("0000001c" + "4b56" + "01" + "04" + "0000000000000000"
+                    + "0000000000000009" + "000000000000000a");
+            assertThat(ByteBufUtil.hexDump(renew)).isEqualTo("0000001c" + "4b56" + "01" + "05" + "0000000000000000"
+                    + "0000000000000009" + "000000000000000a");
+            assertThat(KvFrame.typeName(KvFrame.TYPE_RENEW)).isEqualTo("RENEW");
+        } finally {
+            release.release();
+            renew.release();
+        }
+    }
+
+    @Test
     void shouldCutAnErrorMessageAtTheLimit() {
         ByteBuf error = KvFrame.error(ALLOC, 1, KvTransferStatus.INTERNAL, "x".repeat(5000));
         try {

@@ -262,6 +262,38 @@ class NettyKvTransportFailureTest {
     }
 
     @Test
+    void shouldDeliverRenewalsToTheProviderBeforeAndAfterAConnectionExists() throws Exception {
+        try (TestPageProvider provider = new TestPageProvider("p0", 1, SPEC, 8, 8);
+                KvPageServer server = serve(provider);
+                NettyKvTransport transport = transport(new Directory().put("p0", server.port()), TIMEOUT, 1 << 20);
+                KvCacheStorage dst = new KvCacheStorage(SPEC, 8)) {
+            KvHandle handle = provider.lease(1, 2);
+
+            transport.renew(handle); // connects first
+            await("the first renewal", () -> provider.renewCalls.size() == 1);
+            transport.renew(handle);
+            await("the second renewal", () -> provider.renewCalls.size() == 2);
+
+            assertThat(provider.renewCalls).containsExactly(handle.leaseId(), handle.leaseId());
+            assertThat(provider.releaseCalls).isEmpty();
+            transport.pull(handle, dst, new int[] {3, 4}).get(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void shouldDropARenewalForAWorkerItCannotReach() throws Exception {
+        int port;
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = socket.getLocalPort();
+        }
+        try (NettyKvTransport transport = transport(new Directory().put("p0", port), TIMEOUT, 1 << 20)) {
+            KvHandle handle = new KvHandle("p0", 1, 1, new int[] {1}, 1, SPEC);
+            transport.renew(handle);
+            transport.renew(new KvHandle("nowhere", 1, 1, new int[] {1}, 1, SPEC)); // unresolvable: dropped, no throw
+        }
+    }
+
+    @Test
     void shouldFailAtOnceWhenNothingListens() throws Exception {
         int port;
         try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {

@@ -28,6 +28,8 @@ final class TestPageProvider implements KvPageProvider, AutoCloseable {
     private final AtomicLong nextLease = new AtomicLong(100);
     /** Every release call, as {@code leaseId}. */
     final List<Long> releaseCalls = new CopyOnWriteArrayList<>();
+    /** Every renew call, as {@code leaseId}. */
+    final List<Long> renewCalls = new CopyOnWriteArrayList<>();
     /** Leases freed by a release, in order. */
     final List<Long> freed = new CopyOnWriteArrayList<>();
     /** Validations held by {@link #holdValidation()}, never completed unless a test does. */
@@ -99,6 +101,11 @@ final class TestPageProvider implements KvPageProvider, AutoCloseable {
         if (epoch == this.epoch && leases.remove(leaseId) != null) {
             freed.add(leaseId);
         }
+    }
+
+    @Override
+    public void renew(long epoch, long leaseId) {
+        renewCalls.add(leaseId);
     }
 
     @Override
