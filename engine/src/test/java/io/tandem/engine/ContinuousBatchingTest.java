@@ -85,13 +85,19 @@ class ContinuousBatchingTest {
         List<int[]> expected = oneAtATime(roomy);
         var c = model.config();
         long blockBytes = 2L * c.numLayers() * c.numKvHeads() * 16 * c.headDim() * 4;
-        // 24 blocks = 384 tokens of KV: enough for any one sequence (<= 256 tokens), far from all 16
+        // 24 decode blocks = 384 tokens of KV: enough for any one sequence (<= 256 tokens), far from all 16
         EngineConfig tight = new EngineConfig(16, KvDtype.F32, 24 * blockBytes, 16, 64, 1024, Duration.ofSeconds(30));
-        try (LocalEngines engines = new LocalEngines(model, tight, 2)) {
+        try (LocalEngines engines = new LocalEngines(model, roomy, tight, 2)) {
+            // every prompt is prefilled (and held by the roomy prefill side) before any decode
+            // starts, so all 16 reach the tight decode engine together however the two engine
+            // threads are scheduled: it must preempt to finish them
+            CompletableFuture<Void> decodeGate = new CompletableFuture<>();
             List<CompletableFuture<int[]>> futures = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
-                futures.add(engines.start("tight-" + i, prompts.get(i), SamplingParams.greedy(maxTokens(i)), 0));
+                futures.add(engines.start("tight-" + i, prompts.get(i), SamplingParams.greedy(maxTokens(i)), 0, decodeGate));
             }
+            await(() -> engines.prefill.stats().numExported() == prompts.size());
+            decodeGate.complete(null);
             for (int i = 0; i < futures.size(); i++) {
                 assertThat(futures.get(i).get(120, TimeUnit.SECONDS)).as("prompt %d", i).containsExactly(expected.get(i));
             }

@@ -17,9 +17,14 @@ public final class LocalEngines implements AutoCloseable {
     public final DecodeEngine decode;
 
     public LocalEngines(LlamaModel model, EngineConfig config, int threads) {
+        this(model, config, config, threads);
+    }
+
+    /** Engines with their own configurations (e.g. a KV pool far smaller on the decode side). */
+    public LocalEngines(LlamaModel model, EngineConfig prefillConfig, EngineConfig decodeConfig, int threads) {
         backend = new CpuBackend(threads);
-        prefill = new PrefillEngine("prefill-test", model, backend, config);
-        decode = new DecodeEngine(model, backend, config, new InProcessKvTransport(prefill));
+        prefill = new PrefillEngine("prefill-test", model, backend, prefillConfig);
+        decode = new DecodeEngine(model, backend, decodeConfig, new InProcessKvTransport(prefill));
     }
 
     /** Generates (first token from prefill, the rest from decode) and returns every generated id. */
@@ -29,6 +34,15 @@ public final class LocalEngines implements AutoCloseable {
 
     /** Starts a generation; the future completes with every generated id. */
     public CompletableFuture<int[]> start(String id, int[] prompt, SamplingParams sampling, long seed) {
+        return start(id, prompt, sampling, seed, CompletableFuture.completedFuture(null));
+    }
+
+    /**
+     * Starts a generation whose decode is submitted only once {@code decodeGate} completes (after
+     * its prefill), so a test can hand many prefilled sequences to the decode engine at once.
+     */
+    public CompletableFuture<int[]> start(String id, int[] prompt, SamplingParams sampling, long seed,
+                                          CompletableFuture<Void> decodeGate) {
         CompletableFuture<int[]> done = new CompletableFuture<>();
         IntArrayList out = new IntArrayList();
         TokenSink sink = new TokenSink() {
@@ -56,7 +70,8 @@ public final class LocalEngines implements AutoCloseable {
                     done.complete(out.toIntArray());
                     return;
                 }
-                decode.submit(new DecodeRequest(id, prompt, r.firstToken(), r.kvHandle(), sampling, seed), sink);
+                decodeGate.thenRun(() ->
+                        decode.submit(new DecodeRequest(id, prompt, r.firstToken(), r.kvHandle(), sampling, seed), sink));
             }
 
             @Override
