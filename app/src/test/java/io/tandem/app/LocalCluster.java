@@ -90,6 +90,23 @@ final class LocalCluster implements AutoCloseable {
         return started;
     }
 
+    /**
+     * Starts one router in front of the first {@code numPrefill} prefill and {@code numDecode}
+     * decode workers, with {@code extraArgs} on its command line.
+     */
+    TandemProcess startRouter(int numPrefill, int numDecode, String... extraArgs) {
+        String[] args = Stream.of(Stream.of("--prefill", grpcTargets(prefill.subList(0, numPrefill)), "--decode",
+                grpcTargets(decode.subList(0, numDecode)), "--http-port", "0", "--grpc-port", "0"), modelArgs(commonArgs),
+                Stream.of(extraArgs)).flatMap(a -> a).toArray(String[]::new);
+        List<TandemProcess> started = new ArrayList<>();
+        try {
+            collect(List.of(startAsync(ROUTER_READY, "router", new String[0], args)), started);
+        } finally {
+            routers.addAll(started);
+        }
+        return started.getFirst();
+    }
+
     private static CompletableFuture<TandemProcess> startAsync(Pattern ready, String role, String[] common, String... args) {
         return CompletableFuture.supplyAsync(() -> {
             try {

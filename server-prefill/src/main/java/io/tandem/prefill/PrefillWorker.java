@@ -102,6 +102,14 @@ public final class PrefillWorker implements AutoCloseable {
         return kvServer.payloadBytesSent();
     }
 
+    /**
+     * KV pages the page server sent while their prefill was still computing (early handles): how
+     * much of the transfer overlapped the prefill.
+     */
+    public long kvPagesSentWhileComputing() {
+        return kvServer.pagesSentWhileComputing();
+    }
+
     /** Stops serving (gRPC, then the KV data plane), then the engine. Idempotent. */
     @Override
     public synchronized void close() {
