@@ -11,6 +11,8 @@ import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.transfer.KvTransferException;
+import io.tandem.kvcache.transfer.KvTransferStatus;
 import io.tandem.kvcache.transfer.KvTransport;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -373,7 +375,11 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             n++;
             if (failed) {
                 Throwable cause = r.pull.handle((v, e) -> e).join();
-                if (kvLoadFailurePolicy == KvLoadFailurePolicy.RECOMPUTE) {
+                // A prefill that ended before computing its pages (an early handle) ended the
+                // request too: there is nothing to recompute for.
+                boolean prefillAborted = cause instanceof KvTransferException e
+                        && e.status() == KvTransferStatus.PREFILL_ABORTED;
+                if (kvLoadFailurePolicy == KvLoadFailurePolicy.RECOMPUTE && !prefillAborted) {
                     // As after a preemption: the sequence keeps its blocks and computes the KV of
                     // all its tokens but the last here, in the next steps.
                     releaseHandle(r);

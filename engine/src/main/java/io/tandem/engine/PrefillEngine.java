@@ -176,8 +176,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
 
     /**
      * How far lease {@code leaseId}'s pages are computed, for the KV data plane; thread-safe, never
-     * blocks. {@link LayerProgress#finished()}-like (finished) for a lease exported at its prefill's
-     * end.
+     * blocks. A lease exported at its prefill's end has a finished progress.
      *
      * @return the lease's progress, or {@code null} for another epoch or a lease not held
      */
@@ -220,7 +219,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
      * validates one): a lease released or expired meanwhile may have had its blocks handed to another
      * prompt, so the copy is refused rather than returned. Thread-safe.
      *
-     * @throws IllegalStateException if the lease is not held, or the engine's KV memory is closed
+     * @throws IllegalStateException if the lease is not held, its prefill still computes (an early
+     *                               handle), or the engine's KV memory is closed
      */
     public void copyLeasedPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
         int[] blocks = liveLeaseBlocks.get(handle.leaseId());

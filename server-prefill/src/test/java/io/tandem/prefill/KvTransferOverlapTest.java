@@ -7,6 +7,7 @@ import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.EngineConfig;
 import io.tandem.engine.EngineStats;
 import io.tandem.engine.FinishReason;
+import io.tandem.engine.KvLoadFailurePolicy;
 import io.tandem.engine.LlamaCppOutput;
 import io.tandem.engine.PrefillCallback;
 import io.tandem.engine.PrefillEngine;
@@ -43,6 +44,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The KV transfer overlapping the prefill, with the real parts on loopback: a {@link PrefillEngine}
@@ -180,11 +183,15 @@ class KvTransferOverlapTest {
         }
     }
 
-    @Test
-    void shouldEndThePullWithATerminalErrorAndFreeBothSidesWhenThePrefillIsCancelledAfterTheEarlyHandle()
-            throws Exception {
+    /** Under either KV load failure policy: a prefill that ended leaves nothing to recompute for. */
+    @ParameterizedTest
+    @EnumSource(KvLoadFailurePolicy.class)
+    void shouldEndThePullWithATerminalErrorAndFreeBothSidesWhenThePrefillIsCancelledAfterTheEarlyHandle(
+            KvLoadFailurePolicy policy) throws Exception {
         int[] prompt = longest.promptTokens();
-        try (DecodeEngine decode = new DecodeEngine(model, backend, config(256), transport)) {
+        EngineConfig decodeConfig = new EngineConfig(BLOCK_SIZE, KvDtype.F32, 64L << 20, 8, 256, 1024,
+                Duration.ofSeconds(60), false, policy);
+        try (DecodeEngine decode = new DecodeEngine(model, backend, decodeConfig, transport)) {
             Tokens tokens = new Tokens();
             Outcome outcome = new Outcome(prefill);
             prefill.submit(new PrefillRequest("doomed", prompt, SamplingParams.greedy(8), 0L, null, true), outcome);
