@@ -157,6 +157,39 @@ class MultiProcessIT {
         awaitIdleWorkers();
     }
 
+    /**
+     * A client that gives up while a long prompt is prefilled in 8-token chunks (the decode worker
+     * already pulling it on the early handle) or decoded: wherever its deadline lands, both workers
+     * end up holding no KV block and no request.
+     */
+    @Test
+    void shouldFreeKvOnBothSidesWhenTheClientGivesUpDuringAnOverlappedPrefill() throws Exception {
+        TandemProcess router = routers.get("1P1D");
+        ReferenceModel.Case story = reference.cases.getFirst();
+        int[] prompt = new int[480];
+        prompt[0] = story.promptTokenIds()[0];
+        for (int i = 1; i < prompt.length; i++) {
+            prompt[i] = story.generatedTokenIds()[i % story.generatedTokenIds().length];
+        }
+        ManagedChannel channel = Grpc.newChannelBuilderForAddress(router.host(), router.grpcPort(),
+                InsecureChannelCredentials.create()).build();
+        try {
+            for (long deadlineMillis : new long[] {20, 60, 150}) {
+                try {
+                    GenerationGrpc.newBlockingStub(channel).withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS)
+                            .generate(GenerateRequest.newBuilder().addAllPromptTokenIds(boxed(prompt))
+                                    .setSampling(SamplingParams.newBuilder().setMaxTokens(30).setIgnoreEos(true)).build())
+                            .forEachRemaining(r -> {});
+                } catch (io.grpc.StatusRuntimeException e) {
+                    assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.DEADLINE_EXCEEDED);
+                }
+                awaitIdleWorkers();
+            }
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"router", "prefill", "decode"})
     void shouldPrintUsageForHelpOfEachRole(String command) throws Exception {
