@@ -254,6 +254,10 @@ class PrefillWorkerServiceTest {
                     URI.create("http://127.0.0.1:" + worker.metricsPort() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(metrics.statusCode()).isEqualTo(200);
             assertThat(metrics.body()).contains("tandem:kv_cache_free_blocks{model_name=\"" + model.id() + "\",role=\"prefill\"}");
+            String overlapped = "tandem:kv_pages_sent_during_prefill_total{model_name=\"" + model.id() + "\",role=\"prefill\"} ";
+            assertThat(metrics.body().lines().filter(line -> line.startsWith(overlapped))
+                    .map(line -> Double.parseDouble(line.substring(overlapped.length()))))
+                    .containsExactly((double) worker.kvPagesSentWhileComputing());
         }
     }
 
