@@ -44,7 +44,8 @@ final class DecodeCommand implements Callable<Integer> {
     int metricsPort;
 
     @Option(names = "--kv-transfer-timeout", paramLabel = "SECONDS", defaultValue = "10",
-            description = "How long pulling one prompt's KV may take, connecting included, before it fails (see "
+            description = "How long a pull of one prompt's KV may go without receiving a page (counted from the call, "
+                    + "connecting included, then from the last page) before it fails (see "
                     + "--kv-load-failure-policy). Must stay below the prefill workers' --lease-timeout. The lease of every "
                     + "handle held is renewed each third of it until released. Default: ${DEFAULT-VALUE}.")
     long kvTransferTimeoutSeconds;

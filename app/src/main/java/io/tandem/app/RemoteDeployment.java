@@ -2,6 +2,7 @@ package io.tandem.app;
 
 import io.tandem.control.HostPort;
 import io.tandem.engine.model.LlamaModel;
+import io.tandem.router.KvTransferMode;
 import io.tandem.router.Router;
 import io.tandem.router.ServingMetrics;
 import io.tandem.router.template.ChatTemplates;
@@ -35,11 +36,12 @@ final class RemoteDeployment implements AutoCloseable {
 
     /**
      * @param model          tokenizer, chat template and limits of the served model (the workers must serve the same file)
+     * @param transferMode   when decode workers start pulling: after the prefill, or overlapping it
      * @param prefillTimeout deadline of each {@code Prefill} call
      * @param decodeTimeout  deadline of each {@code Decode} call (a whole generation)
      */
     RemoteDeployment(LlamaModel model, List<HostPort> prefill, List<HostPort> decode, RoutingPolicy routing,
-                     int maxInFlight, ServingMetrics metrics, Duration prefillTimeout, Duration decodeTimeout) {
+                     KvTransferMode transferMode, int maxInFlight, ServingMetrics metrics, Duration prefillTimeout, Duration decodeTimeout) {
         KvAddressBook addresses = new KvAddressBook();
         for (HostPort p : prefill) {
             prefillClients.add(new GrpcPrefillWorkerClient(p, addresses, scheduler, prefillTimeout));
@@ -50,7 +52,7 @@ final class RemoteDeployment implements AutoCloseable {
         String bos = model.tokenizer().bosId() >= 0 ? model.tokenizer().tokenText(model.tokenizer().bosId()) : "";
         this.router = new Router(model, ChatTemplates.forTemplate(model.chatTemplate(), bos),
                 List.<PrefillWorkerClient>copyOf(prefillClients), List.<DecodeWorkerClient>copyOf(decodeClients), routing,
-                maxInFlight, metrics);
+                transferMode, maxInFlight, metrics);
     }
 
     /**

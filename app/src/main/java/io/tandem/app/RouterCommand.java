@@ -3,6 +3,7 @@ package io.tandem.app;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.control.HostPort;
 import io.tandem.engine.model.LlamaModel;
+import io.tandem.router.KvTransferMode;
 import io.tandem.router.ServingMetrics;
 import io.tandem.router.grpc.GrpcServer;
 import io.tandem.router.openai.OpenAiHttpServer;
@@ -11,6 +12,7 @@ import io.tandem.router.worker.RoutingPolicy;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -24,6 +26,9 @@ import picocli.CommandLine.Option;
 @Command(name = "router", mixinStandardHelpOptions = true,
         description = "Serve the public APIs and route requests to prefill and decode workers.")
 final class RouterCommand implements Callable<Integer> {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Mixin
     ModelOptions modelOptions = new ModelOptions();
 
@@ -38,6 +43,12 @@ final class RouterCommand implements Callable<Integer> {
     @Option(names = "--routing", paramLabel = "POLICY", defaultValue = "round_robin",
             description = "How to pick workers: round_robin. Default: ${DEFAULT-VALUE}.")
     String routing;
+
+    @Option(names = "--kv-transfer-mode", paramLabel = "MODE", defaultValue = "overlap",
+            description = "When decode workers pull a prompt's KV: overlap (the decode worker starts on the prefill's early "
+                    + "handle and pulls each page as soon as it is computed, while later layers and chunks compute) or "
+                    + "after_prefill (the decode worker is called once the prefill has finished). Default: ${DEFAULT-VALUE}.")
+    String kvTransferMode;
 
     @Option(names = "--host", paramLabel = "HOST", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
     String host;
@@ -64,13 +75,19 @@ final class RouterCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<HostPort> prefillWorkers = HostPort.parseList(prefill);
         List<HostPort> decodeWorkers = HostPort.parseList(decode);
+        KvTransferMode transferMode;
+        try {
+            transferMode = KvTransferMode.parse(kvTransferMode);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         RoutingPolicy policy = switch (routing) {
             case "round_robin" -> new RoundRobinPolicy();
             default -> throw new IllegalArgumentException("unknown --routing '" + routing + "' (expected round_robin)");
         };
         LlamaModel model = modelOptions.load();
         PrometheusRegistry registry = new PrometheusRegistry();
-        RemoteDeployment remote = new RemoteDeployment(model, prefillWorkers, decodeWorkers, policy, maxInFlight,
+        RemoteDeployment remote = new RemoteDeployment(model, prefillWorkers, decodeWorkers, policy, transferMode, maxInFlight,
                 new ServingMetrics(registry, model.id()), Duration.ofSeconds(prefillTimeoutSeconds),
                 Duration.ofSeconds(decodeTimeoutSeconds));
         OpenAiHttpServer http = new OpenAiHttpServer(remote.router, registry);
@@ -86,8 +103,8 @@ final class RouterCommand implements Callable<Integer> {
         for (String worker : remote.awaitHealthy(Duration.ofSeconds(5))) {
             System.err.println("tandem: " + worker + " does not answer yet; requests go to the healthy workers");
         }
-        System.err.printf("tandem: router for model %s, %d prefill and %d decode workers, routing %s%n", model.id(),
-                prefillWorkers.size(), decodeWorkers.size(), routing);
+        System.err.printf("tandem: router for model %s, %d prefill and %d decode workers, routing %s, KV transfer %s%n",
+                model.id(), prefillWorkers.size(), decodeWorkers.size(), routing, kvTransferMode);
         // The same line as tandem serve: tests and scripts wait for it (and read the ports from it).
         System.out.printf("tandem: serving on http://%s:%d (OpenAI) and grpc %s:%d%n", host, http.port(), host, grpc.port());
         System.out.flush();

@@ -21,6 +21,7 @@ import io.tandem.prefill.PrefillWorker;
 import io.tandem.router.CompletionRequest;
 import io.tandem.router.GenerationListener;
 import io.tandem.router.GenerationStream;
+import io.tandem.router.KvTransferMode;
 import io.tandem.router.ServingMetrics;
 import io.tandem.router.Usage;
 import io.tandem.router.worker.GrpcDecodeWorkerClient;
@@ -46,7 +47,8 @@ import org.junit.jupiter.api.Timeout;
  * decode worker serving gRPC on loopback, the decode worker pulling KV pages from the prefill
  * worker's page server over TCP ({@link NettyKvTransport}, address learned from the handles), and a
  * router reaching both through the gRPC worker clients: everything of a multi-process deployment
- * but the processes.
+ * but the processes. The router runs the default of {@code tandem router}: the decode worker starts
+ * on the prefill's early handle ({@link KvTransferMode#OVERLAP}).
  */
 @Timeout(120)
 class DisaggregatedGrpcTest {
@@ -69,7 +71,7 @@ class DisaggregatedGrpcTest {
         transport = new NettyKvTransport(directory::resolve, Duration.ofSeconds(10), 64 << 20, 1);
         decode = new DecodeWorker(model, backend, decodeConfig, "decode-0", transport, directory).start("127.0.0.1", 0, 0);
         remote = new RemoteDeployment(model, List.of(new HostPort("127.0.0.1", prefill.grpcPort())),
-                List.of(new HostPort("127.0.0.1", decode.grpcPort())), new RoundRobinPolicy(), 64,
+                List.of(new HostPort("127.0.0.1", decode.grpcPort())), new RoundRobinPolicy(), KvTransferMode.OVERLAP, 64,
                 new ServingMetrics(new PrometheusRegistry(), model.id()), Duration.ofSeconds(30), Duration.ofSeconds(60));
         assertThat(remote.awaitHealthy(Duration.ofSeconds(10))).as("unhealthy workers").isEmpty();
     }

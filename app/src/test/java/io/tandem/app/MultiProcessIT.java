@@ -39,7 +39,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The disaggregated deployment as separate JVMs on loopback ({@code tandem prefill}, {@code tandem
  * decode}, {@code tandem router}; stories260K), KV pages moving between processes on the Netty data
  * plane. Two prefill and two decode workers are started once for the class; one router fronts
- * prefill-0 and decode-0 (1P1D), another all four (2P2D).
+ * prefill-0 and decode-0 (1P1D), another all four (2P2D), both with the default KV transfer mode
+ * (overlap: decode starts on the prefill's early handle); a third fronts 1P1D with
+ * {@code --kv-transfer-mode after_prefill}.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class MultiProcessIT {
@@ -47,7 +49,7 @@ class MultiProcessIT {
     private static ReferenceContinuations reference;
     private static HttpClient http;
     private static LocalCluster cluster;
-    /** Routers by pool shape: {@code "1P1D"}, {@code "2P2D"}. */
+    /** Routers by pool shape: {@code "1P1D"}, {@code "2P2D"}; {@code "1P1D after_prefill"}. */
     private static Map<String, TandemProcess> routers;
 
     @BeforeAll
@@ -56,7 +58,8 @@ class MultiProcessIT {
         http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
         cluster = LocalCluster.start(2, 2, commonArgs());
         List<TandemProcess> started = cluster.startRouters(new int[] {1, 1}, new int[] {2, 2});
-        routers = Map.of("1P1D", started.get(0), "2P2D", started.get(1));
+        routers = Map.of("1P1D", started.get(0), "2P2D", started.get(1),
+                "1P1D after_prefill", cluster.startRouter(1, 1, "--kv-transfer-mode", "after_prefill"));
     }
 
     @AfterAll
@@ -69,8 +72,10 @@ class MultiProcessIT {
     }
 
     private static String[] commonArgs() {
+        // 8 prompt tokens a step: most reference prompts take several prefill steps, so with the
+        // transfer overlapping the prefill the decode worker pulls pages while later chunks compute.
         return new String[] {"--model", ReferenceModel.ggufPath().toAbsolutePath().toString(), "--threads", "1",
-                "--kv-cache-memory", "64"};
+                "--kv-cache-memory", "64", "--max-num-batched-tokens", "8"};
     }
 
     @Test
@@ -107,10 +112,12 @@ class MultiProcessIT {
         assertThat(gauges.get("tandem:num_requests_running", role)).isZero();
     }
 
-    @ParameterizedTest(name = "{0} prefill + {1} decode")
-    @CsvSource({"1, 1", "2, 2"})
-    void shouldGenerateTheReferenceContinuationsThroughBothPublicApis(int numPrefill, int numDecode) throws Exception {
-        TandemProcess router = routers.get(numPrefill + "P" + numDecode + "D");
+    @ParameterizedTest(name = "{0} prefill + {1} decode, KV transfer {2}")
+    @CsvSource({"1, 1, overlap", "2, 2, overlap", "1, 1, after_prefill"})
+    void shouldGenerateTheReferenceContinuationsThroughBothPublicApis(int numPrefill, int numDecode, String transferMode)
+            throws Exception {
+        String shape = numPrefill + "P" + numDecode + "D";
+        TandemProcess router = routers.get(transferMode.equals("overlap") ? shape : shape + " " + transferMode);
         URI base = URI.create("http://" + router.host() + ":" + router.httpPort());
         ManagedChannel channel = Grpc.newChannelBuilderForAddress(router.host(), router.grpcPort(),
                 InsecureChannelCredentials.create()).build();
@@ -150,6 +157,39 @@ class MultiProcessIT {
         awaitIdleWorkers();
     }
 
+    /**
+     * A client that gives up while a long prompt is prefilled in 8-token chunks (the decode worker
+     * already pulling it on the early handle) or decoded: wherever its deadline lands, both workers
+     * end up holding no KV block and no request.
+     */
+    @Test
+    void shouldFreeKvOnBothSidesWhenTheClientGivesUpDuringAnOverlappedPrefill() throws Exception {
+        TandemProcess router = routers.get("1P1D");
+        ReferenceModel.Case story = reference.cases.getFirst();
+        int[] prompt = new int[480];
+        prompt[0] = story.promptTokenIds()[0];
+        for (int i = 1; i < prompt.length; i++) {
+            prompt[i] = story.generatedTokenIds()[i % story.generatedTokenIds().length];
+        }
+        ManagedChannel channel = Grpc.newChannelBuilderForAddress(router.host(), router.grpcPort(),
+                InsecureChannelCredentials.create()).build();
+        try {
+            for (long deadlineMillis : new long[] {20, 60, 150}) {
+                try {
+                    GenerationGrpc.newBlockingStub(channel).withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS)
+                            .generate(GenerateRequest.newBuilder().addAllPromptTokenIds(boxed(prompt))
+                                    .setSampling(SamplingParams.newBuilder().setMaxTokens(30).setIgnoreEos(true)).build())
+                            .forEachRemaining(r -> {});
+                } catch (io.grpc.StatusRuntimeException e) {
+                    assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.DEADLINE_EXCEEDED);
+                }
+                awaitIdleWorkers();
+            }
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"router", "prefill", "decode"})
     void shouldPrintUsageForHelpOfEachRole(String command) throws Exception {
@@ -157,7 +197,8 @@ class MultiProcessIT {
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         List<String> options = switch (command) {
-            case "router" -> List.of("--model", "--prefill", "--decode", "--routing", "--http-port", "--grpc-port");
+            case "router" -> List.of("--model", "--prefill", "--decode", "--routing", "--http-port", "--grpc-port",
+                    "--kv-transfer-mode");
             case "prefill" -> List.of("--model", "--host", "--grpc-port", "--kv-port", "--metrics-port", "--worker-id",
                     "--lease-timeout");
             case "decode" -> List.of("--model", "--host", "--grpc-port", "--metrics-port", "--worker-id",

@@ -13,7 +13,7 @@ public final class DecodeMessages {
     public static io.tandem.proto.v1.DecodeRequest toProto(DecodeRequest request, String kvAddress) {
         io.tandem.proto.v1.DecodeRequest.Builder m = io.tandem.proto.v1.DecodeRequest.newBuilder()
                 .setRequestId(request.requestId())
-                .setFirstToken(request.firstToken())
+                .setFirstToken(request.firstTokenPending() ? 0 : request.firstToken())
                 .setKvHandle(KvHandleMessages.toProto(request.kvHandle(), kvAddress))
                 .setSampling(SamplingMessages.toProto(request.sampling(), request.seed()));
         for (int id : request.promptTokenIds()) {
@@ -30,11 +30,33 @@ public final class DecodeMessages {
      *         {@code prompt_token_ids[i]}, {@code first_token}, {@code kv_handle.*}, {@code top_p}, …)
      */
     public static DecodeRequest fromProto(io.tandem.proto.v1.DecodeRequest m, ModelConfig model) {
+        return fromProto(m, model, false);
+    }
+
+    /**
+     * The first message of {@code DecodeFromEarlyHandle}: as {@link #fromProto(io.tandem.proto.v1.DecodeRequest,
+     * ModelConfig)}, but {@code first_token} is not read; the request's is
+     * {@link DecodeRequest#FIRST_TOKEN_PENDING}.
+     */
+    public static DecodeRequest fromEarlyHandleProto(io.tandem.proto.v1.DecodeRequest m, ModelConfig model) {
+        return fromProto(m, model, true);
+    }
+
+    /**
+     * The second message of {@code DecodeFromEarlyHandle}.
+     *
+     * @throws InvalidArgumentException ({@code first_token}) outside the vocabulary
+     */
+    public static int checkFirstToken(int token, ModelConfig model) {
+        return PromptTokens.checkToken(token, "first_token", model);
+    }
+
+    private static DecodeRequest fromProto(io.tandem.proto.v1.DecodeRequest m, ModelConfig model, boolean early) {
         if (m.getRequestId().isEmpty()) {
             throw new InvalidArgumentException("request_id", "request_id must be set");
         }
         int[] prompt = PromptTokens.check(m.getPromptTokenIdsCount(), m::getPromptTokenIds, "prompt_token_ids", model);
-        int first = PromptTokens.checkToken(m.getFirstToken(), "first_token", model);
+        int first = early ? DecodeRequest.FIRST_TOKEN_PENDING : PromptTokens.checkToken(m.getFirstToken(), "first_token", model);
         if (!m.hasKvHandle()) {
             throw new InvalidArgumentException("kv_handle", "kv_handle must be set");
         }

@@ -11,6 +11,8 @@ import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.transfer.KvTransferException;
+import io.tandem.kvcache.transfer.KvTransferStatus;
 import io.tandem.kvcache.transfer.KvTransport;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -29,6 +31,11 @@ import org.slf4j.LoggerFactory;
  * weights for the whole batch), samples, and streams each token to the sequence's
  * {@link TokenSink}.
  *
+ * <p>Overlap with the prefill: a request may come with an early handle, while its prefill still
+ * computes ({@link DecodeRequest#FIRST_TOKEN_PENDING}); its pull starts at once (the prefill
+ * worker sends each page once final) and the sequence runs only once its pages are in and
+ * {@link #provideFirstToken} has brought the prefill's token.
+ *
  * <p>A failed pull ends the request or, with {@link KvLoadFailurePolicy#RECOMPUTE}, falls back to
  * computing the prompt's KV here.
  *
@@ -39,11 +46,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     /** Commands other threads send to the engine thread. */
-    sealed interface Command permits Submit, Cancel {}
+    sealed interface Command permits Submit, Cancel, FirstToken {}
 
     record Submit(DecodeRequest request, TokenSink sink) implements Command {}
 
     record Cancel(String requestId) implements Command {}
+
+    record FirstToken(String requestId, int token) implements Command {}
 
     private static final class Running {
         final Sequence seq;
@@ -51,7 +60,11 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         final DecodeRequest request;
         CompletableFuture<Void> pull;
         boolean handleReleased;
-        boolean cancelled;
+        /** How the sequence ends at the next reap (once its pull has settled): ABORT when cancelled,
+         * STOP or LENGTH when the first token ends it; null while it goes on. */
+        FinishReason endReason;
+        /** The prefill's token is not known yet (an early handle). */
+        boolean firstTokenPending;
 
         Running(Sequence seq, TokenSink sink, DecodeRequest request) {
             this.seq = seq;
@@ -119,6 +132,16 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         return enqueue(new Submit(request, sink));
     }
 
+    /**
+     * Brings the first token of a request submitted with {@link DecodeRequest#FIRST_TOKEN_PENDING};
+     * ignored for a request that has ended or has its token.
+     *
+     * @return {@code false} if the command queue is full
+     */
+    public boolean provideFirstToken(String requestId, int token) {
+        return enqueue(new FirstToken(requestId, token));
+    }
+
     /** Ends a sequence; its sink gets {@code onFinish(ABORT)} and its blocks are freed at the next step. */
     public boolean cancel(String requestId) {
         return enqueue(new Cancel(requestId));
@@ -129,6 +152,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         switch (command) {
             case Submit s -> admit(s);
             case Cancel c -> markCancelled(c.requestId());
+            case FirstToken f -> takeFirstToken(f);
         }
     }
 
@@ -140,7 +164,8 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         tokens[promptLen] = r.firstToken();
         Sequence seq = new Sequence(r.requestId(), tokens, promptLen, r.sampling(), r.seed(), maxLen, spec.blockSize());
         Running run = new Running(seq, s.sink(), r);
-        FinishReason ended = finishReason(seq, r.firstToken());
+        run.firstTokenPending = r.firstTokenPending();
+        FinishReason ended = run.firstTokenPending ? null : finishReason(seq, r.firstToken());
         if (ended != null) {
             // The prefill's token already ends it (EOS, max_tokens 1, a full context): nothing to pull.
             finish(run, ended, null);
@@ -158,13 +183,42 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     private void markCancelled(String requestId) {
         for (Running r : waiting) {
             if (r.seq.requestId().equals(requestId)) {
-                r.cancelled = true;
+                r.endReason = FinishReason.ABORT;
             }
         }
         for (Running r : running) {
             if (r.seq.requestId().equals(requestId)) {
-                r.cancelled = true;
+                r.endReason = FinishReason.ABORT;
             }
+        }
+    }
+
+    private void takeFirstToken(FirstToken f) {
+        for (Running r : waiting) {
+            if (r.seq.requestId().equals(f.requestId())) {
+                setFirstToken(r, f.token());
+            }
+        }
+        for (Running r : running) {
+            if (r.seq.requestId().equals(f.requestId())) {
+                setFirstToken(r, f.token());
+            }
+        }
+    }
+
+    /** The token takes the slot after the prompt; one that ends the sequence ends it at the next reap. */
+    private void setFirstToken(Running r, int token) {
+        if (!r.firstTokenPending || r.endReason != null) {
+            return;
+        }
+        r.firstTokenPending = false;
+        r.seq.tokens()[r.seq.numPromptTokens()] = token;
+        FinishReason ended = finishReason(r.seq, token);
+        if (ended != null) {
+            r.endReason = ended;
+        } else if (r.seq.status() == SequenceStatus.WAITING && r.handleReleased
+                && r.seq.numComputedTokens() == r.seq.numTokens() - 1) {
+            r.seq.setStatus(SequenceStatus.RUNNING); // recomputed the prompt while the token was on its way
         }
     }
 
@@ -199,7 +253,8 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
                 batch.addSequence(seq.tokens(), pos, 1, pos, seq.blockTable(), true);
                 stepSeqs.add(r);
                 budget--;
-            } else if (seq.status() == SequenceStatus.WAITING && budget > 0) {
+            } else if (seq.status() == SequenceStatus.WAITING && budget > 0
+                    && seq.numComputedTokens() < seq.numTokens() - 1) {
                 // readmitted after preemption: recompute the KV of all tokens but the last
                 int from = seq.numComputedTokens();
                 int chunk = Math.min(seq.numTokens() - 1 - from, budget);
@@ -285,18 +340,21 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         int n = 0;
         for (Iterator<Running> it = waiting.iterator(); it.hasNext(); ) {
             Running r = it.next();
-            if (r.cancelled) {
+            if (r.endReason != null) {
                 it.remove();
-                finish(r, FinishReason.ABORT, null);
+                finish(r, r.endReason, null);
                 n++;
             }
         }
         for (Iterator<Running> it = running.iterator(); it.hasNext(); ) {
             Running r = it.next();
+            if (r.endReason != null && r.pull != null && !r.pull.isDone()) {
+                r.pull.cancel(false); // no page is needed any more; the cancel settles it at once
+            }
             // A pull in flight writes into our blocks until it settles; reap after that.
-            if (r.cancelled && (r.pull == null || r.pull.isDone())) {
+            if (r.endReason != null && (r.pull == null || r.pull.isDone())) {
                 it.remove();
-                finish(r, FinishReason.ABORT, null);
+                finish(r, r.endReason, null);
                 n++;
             }
         }
@@ -310,10 +368,18 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             if (r.seq.status() != SequenceStatus.PULLING_KV || !r.pull.isDone()) {
                 continue;
             }
+            boolean failed = r.pull.isCompletedExceptionally();
+            if (!failed && r.firstTokenPending) {
+                continue; // every page is in; the sequence runs once the prefill's token arrives
+            }
             n++;
-            if (r.pull.isCompletedExceptionally()) {
+            if (failed) {
                 Throwable cause = r.pull.handle((v, e) -> e).join();
-                if (kvLoadFailurePolicy == KvLoadFailurePolicy.RECOMPUTE) {
+                // A prefill that ended before computing its pages (an early handle) ended the
+                // request too: there is nothing to recompute for.
+                boolean prefillAborted = cause instanceof KvTransferException e
+                        && e.status() == KvTransferStatus.PREFILL_ABORTED;
+                if (kvLoadFailurePolicy == KvLoadFailurePolicy.RECOMPUTE && !prefillAborted) {
                     // As after a preemption: the sequence keeps its blocks and computes the KV of
                     // all its tokens but the last here, in the next steps.
                     releaseHandle(r);
@@ -350,7 +416,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             Sequence seq = r.seq;
             if (seq.status() != SequenceStatus.RUNNING) {
                 seq.setNumComputedTokens(seq.numComputedTokens() + batch.seqStart(i + 1) - batch.seqStart(i));
-                if (seq.numComputedTokens() == seq.numTokens() - 1) {
+                if (seq.numComputedTokens() == seq.numTokens() - 1 && !r.firstTokenPending) {
                     seq.setStatus(SequenceStatus.RUNNING);
                 }
                 continue;
@@ -430,6 +496,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     protected void shutDown() {
         for (Running r : running) {
             if (r.pull != null) {
+                r.pull.cancel(false); // a pull waiting on a prefill still computing would hold the shutdown
                 r.pull.handle((v, e) -> null).join();
             }
             finish(r, FinishReason.ABORT, null);

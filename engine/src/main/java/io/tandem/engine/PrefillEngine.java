@@ -11,6 +11,7 @@ import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.LayerProgress;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 import io.tandem.kvcache.transfer.KvTransferStatus;
@@ -34,6 +35,13 @@ import java.util.function.Consumer;
  * the blocks as a {@link KvHandle} under a lease until the decode side releases them or the lease
  * expires. Released blocks stay in the prefix cache until evicted.
  *
+ * <p>Early handles: a request with {@link PrefillRequest#earlyHandle()} gets its handle (lease taken)
+ * as soon as its blocks are allocated, and its {@link LayerProgress} advances layer by layer as
+ * each chunk's K/V are written ({@link #progress}), so the KV data plane sends finished pages while
+ * later layers and chunks compute. Such a lease does not expire while its prefill computes; if the
+ * prefill ends early (cancelled, failed, released, shut down) the lease ends with it and its
+ * progress fails, which ends the pulls waiting for its pages.
+ *
  * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release},
  * {@link #renew} and {@link #validateLease} only enqueue commands. {@link #copyLeasedPages} reads
  * exported pages on the caller's thread, checking the lease around the copy.
@@ -53,9 +61,34 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     record ValidateLease(long epoch, long leaseId, int[] blockIds, Consumer<KvTransferStatus> onValidated)
             implements Command {}
 
-    private record Pending(Sequence seq, PrefillCallback callback, long enqueuedNanos, long[] startNanos) {}
+    /** A prompt being prefilled. */
+    private static final class Pending {
+        final Sequence seq;
+        final PrefillCallback callback;
+        final boolean earlyHandle;
+        final long enqueuedNanos;
+        long startNanos;
+        /** Set when an early handle is given out. */
+        long leaseId = NO_LEASE;
+        KvHandle handle;
+        LayerProgress progress;
 
-    private record Lease(Sequence seq, long deadlineNanos) {}
+        Pending(Sequence seq, PrefillCallback callback, boolean earlyHandle, long enqueuedNanos) {
+            this.seq = seq;
+            this.callback = callback;
+            this.earlyHandle = earlyHandle;
+            this.enqueuedNanos = enqueuedNanos;
+        }
+    }
+
+    /** A lease; {@code deadlineNanos} counts only once its prefill is exported. */
+    private record Lease(Pending pending, long deadlineNanos) {
+        Sequence seq() {
+            return pending.seq;
+        }
+    }
+
+    private static final long NO_LEASE = 0;
 
     private static final Logger LOG = LoggerFactory.getLogger(PrefillEngine.class);
 
@@ -78,12 +111,17 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
      * removed before its blocks are freed, so while it is here its blocks hold its KV.
      */
     private final ConcurrentHashMap<Long, int[]> liveLeaseBlocks = new ConcurrentHashMap<>();
+    /** The progress of every live lease, for the KV data plane ({@link #progress}); same life as {@link #liveLeaseBlocks}. */
+    private final ConcurrentHashMap<Long, LayerProgress> liveLeaseProgress = new ConcurrentHashMap<>();
+    /** Publishes each written layer of the scheduled prompts with early handles; made once (no allocation per step). */
+    private final ModelRunner.KvWriteListener layerWritten = this::publishLayer;
     private long nextLeaseId = 1;
     // Lease events (cumulative), written by the engine thread only.
     private volatile long numLeasesGranted;
     private volatile long numLeasesReleased;
     private volatile long numLeasesExpired;
     private volatile long numLeasesRenewed;
+    private volatile boolean schedulingPaused;
     private volatile EngineStats stats;
 
     /**
@@ -147,6 +185,30 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return numLeasesRenewed;
     }
 
+    /**
+     * Holds every prefill between steps (the engine thread still applies commands: lease checks,
+     * releases, cancels, expiry) until {@link #resumeScheduling}; a step already running finishes.
+     * For drains and tests that need a prefill caught half-way.
+     */
+    public void pauseScheduling() {
+        schedulingPaused = true;
+    }
+
+    /** Lets prefills step again after {@link #pauseScheduling}. */
+    public void resumeScheduling() {
+        schedulingPaused = false;
+    }
+
+    /**
+     * How far lease {@code leaseId}'s pages are computed, for the KV data plane; thread-safe, never
+     * blocks. A lease exported at its prefill's end has a finished progress.
+     *
+     * @return the lease's progress, or {@code null} for another epoch or a lease not held
+     */
+    public LayerProgress progress(long epoch, long leaseId) {
+        return epoch == this.epoch ? liveLeaseProgress.get(leaseId) : null;
+    }
+
     /** Queues a prompt; {@code false} if the command queue is full. */
     public boolean submit(PrefillRequest request, PrefillCallback callback) {
         return enqueue(new Submit(request, callback, System.nanoTime()));
@@ -182,12 +244,18 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
      * validates one): a lease released or expired meanwhile may have had its blocks handed to another
      * prompt, so the copy is refused rather than returned. Thread-safe.
      *
-     * @throws IllegalStateException if the lease is not held, or the engine's KV memory is closed
+     * @throws IllegalStateException if the lease is not held, its prefill still computes (an early
+     *                               handle), or the engine's KV memory is closed
      */
     public void copyLeasedPages(KvHandle handle, KvCacheStorage dst, int[] dstBlockIds) {
         int[] blocks = liveLeaseBlocks.get(handle.leaseId());
         if (blocks == null || !Arrays.equals(blocks, handle.blockIds())) {
             throw leaseNotHeld(handle);
+        }
+        LayerProgress progress = liveLeaseProgress.get(handle.leaseId());
+        if (progress == null || !progress.isFinished()) {
+            throw new IllegalStateException("lease " + handle.leaseId() + " of prefill worker " + workerId
+                    + " is still being prefilled: its pages are not final");
         }
         long pageBytes = spec.pageBytes();
         for (int layer = 0; layer < spec.numLayers(); layer++) {
@@ -248,33 +316,62 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         Sequence seq = new Sequence(r.requestId(), r.promptTokenIds(), n, r.sampling(), r.seed(), n, spec.blockSize());
         long[] hashes = new long[n / spec.blockSize()];
         seq.setBlockHashes(hashes, hasher.hashFullBlocks(seq.tokens(), n, hasher.extraHash(r.cacheSalt()), hashes));
-        waiting.add(new Pending(seq, s.callback(), s.enqueuedNanos(), new long[1]));
+        waiting.add(new Pending(seq, s.callback(), r.earlyHandle(), s.enqueuedNanos()));
     }
 
     private void cancelNow(String requestId) {
         for (Iterator<Pending> it = waiting.iterator(); it.hasNext(); ) {
             Pending p = it.next();
-            if (p.seq().requestId().equals(requestId)) {
+            if (p.seq.requestId().equals(requestId)) {
                 it.remove();
-                freeBlocks(p.seq());
-                fail(p.callback(), new CancellationException("request " + requestId + " cancelled"));
+                drop(p, new CancellationException("request " + requestId + " cancelled"));
             }
         }
     }
 
+    /** Frees a lease's blocks; a lease whose prefill still computes (an early handle) cancels that prefill. */
     private void releaseNow(long leaseId) {
-        Lease lease = leases.remove(leaseId);
-        if (lease != null) {
-            liveLeaseBlocks.remove(leaseId);
-            freeBlocks(lease.seq());
-            numLeasesReleased++;
+        Lease lease = leases.get(leaseId);
+        if (lease == null) {
+            return;
         }
+        Pending p = lease.pending();
+        if (p.seq.status() != SequenceStatus.EXPORTED) {
+            waiting.remove(p);
+            drop(p, new CancellationException("lease " + leaseId + " of request " + p.seq.requestId()
+                    + " released before its prefill finished"));
+            return;
+        }
+        endLease(leaseId);
+        freeBlocks(lease.seq());
+        numLeasesReleased++;
+    }
+
+    /** Forgets a lease, for the data plane first (so no page of it is served once its blocks are freed). */
+    private void endLease(long leaseId) {
+        liveLeaseBlocks.remove(leaseId);
+        liveLeaseProgress.remove(leaseId);
+        leases.remove(leaseId);
+    }
+
+    /**
+     * Ends a prompt that did not finish (already out of {@link #waiting}): its early lease and
+     * progress end, so pulls waiting for its pages fail, then its blocks are freed and its callback
+     * told.
+     */
+    private void drop(Pending p, Throwable error) {
+        if (p.leaseId != NO_LEASE) {
+            endLease(p.leaseId);
+            p.progress.fail();
+        }
+        freeBlocks(p.seq);
+        fail(p.callback, error);
     }
 
     private void renewNow(Renew r) {
         Lease lease = leases.get(r.leaseId());
         if (lease != null) {
-            leases.put(r.leaseId(), new Lease(lease.seq(), System.nanoTime() + config.leaseTimeout().toNanos()));
+            leases.put(r.leaseId(), new Lease(lease.pending(), System.nanoTime() + config.leaseTimeout().toNanos()));
             numLeasesRenewed++;
         }
         r.onRenewed().accept(lease != null);
@@ -297,7 +394,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         }
         long deadline = System.nanoTime() + config.leaseTimeout().toNanos();
         if (deadline - lease.deadlineNanos() > 0) {
-            leases.put(v.leaseId(), new Lease(lease.seq(), deadline));
+            leases.put(v.leaseId(), new Lease(lease.pending(), deadline));
         }
         return KvTransferStatus.OK;
     }
@@ -305,7 +402,7 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     @Override
     protected int step() {
         int work = expireLeases();
-        if (!waiting.isEmpty()) {
+        if (!waiting.isEmpty() && !schedulingPaused) {
             work += runPrefillStep();
         }
         return work;
@@ -316,12 +413,17 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         batch.clear();
         scheduled.clear();
         for (Pending p : waiting) {
-            Sequence seq = p.seq();
+            Sequence seq = p.seq;
             if (batch.remainingTokens() == 0 || !batch.hasRoomForSequence()) {
                 break;
             }
-            if (seq.blockTable().numBlocks() == 0 && !allocatePromptBlocks(seq)) {
-                break; // keep arrival order: later prompts wait for blocks too
+            if (seq.blockTable().numBlocks() == 0) {
+                if (!allocatePromptBlocks(seq)) {
+                    break; // keep arrival order: later prompts wait for blocks too
+                }
+                if (p.earlyHandle) {
+                    exportEarly(p);
+                }
             }
             if (seq.numComputedTokens() == seq.numTokens()) {
                 continue; // unreachable: the cache never covers the last prompt token
@@ -330,8 +432,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             int chunk = Math.min(seq.numTokens() - start, batch.remainingTokens());
             boolean last = start + chunk == seq.numTokens();
             batch.addSequence(seq.tokens(), start, chunk, start, seq.blockTable(), last);
-            if (p.startNanos()[0] == 0) {
-                p.startNanos()[0] = System.nanoTime();
+            if (p.startNanos == 0) {
+                p.startNanos = System.nanoTime();
             }
             scheduled.add(p);
         }
@@ -340,19 +442,18 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         }
         float[] logits;
         try {
-            logits = runner.forward(batch);
+            logits = runner.forward(batch, layerWritten);
         } catch (RuntimeException e) {
             for (Pending p : scheduled) {
                 waiting.remove(p);
-                freeBlocks(p.seq());
-                fail(p.callback(), e);
+                drop(p, e);
             }
             return scheduled.size();
         }
         int vocab = runner.config().vocabSize();
         for (int i = 0; i < scheduled.size(); i++) {
             Pending p = scheduled.get(i);
-            Sequence seq = p.seq();
+            Sequence seq = p.seq;
             seq.setNumComputedTokens(seq.numComputedTokens() + batch.seqStart(i + 1) - batch.seqStart(i));
             int full = Math.min(seq.numComputedTokens() / spec.blockSize(), seq.numHashedBlocks());
             kvCache.cacheFullBlocks(seq.blockTable(), seq.blockHashes(), seq.numCachedBlocks(), full);
@@ -381,19 +482,58 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return true;
     }
 
-    private void export(Pending p, int firstToken) {
-        Sequence seq = p.seq();
-        seq.setStatus(SequenceStatus.EXPORTED);
-        long leaseId = nextLeaseId++;
-        long now = System.nanoTime();
-        leases.put(leaseId, new Lease(seq, now + config.leaseTimeout().toNanos()));
+    /**
+     * Hands out the handle of a prompt whose blocks were just allocated, its lease held from now
+     * on and its cached prefix already final.
+     */
+    private void exportEarly(Pending p) {
+        Sequence seq = p.seq;
+        p.leaseId = nextLeaseId++;
+        p.handle = new KvHandle(workerId, epoch, p.leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
+        p.progress = new LayerProgress(spec.numLayers(), p.handle.blockIds(), seq.numTokens(), spec.blockSize());
+        p.progress.advanceAll(seq.numComputedTokens());
+        leases.put(p.leaseId, new Lease(p, Long.MAX_VALUE));
         numLeasesGranted++;
-        KvHandle handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
-        liveLeaseBlocks.put(leaseId, handle.blockIds());
-        long start = p.startNanos()[0];
-        PrefillResult result = new PrefillResult(seq.requestId(), firstToken, handle, start - p.enqueuedNanos(), now - start);
+        liveLeaseBlocks.put(p.leaseId, p.handle.blockIds());
+        liveLeaseProgress.put(p.leaseId, p.progress);
         try {
-            p.callback().onPrefilled(result);
+            p.callback.onKvHandle(p.handle);
+        } catch (RuntimeException e) {
+            LOG.error("prefill callback of {} threw from onKvHandle", seq.requestId(), e);
+        }
+    }
+
+    /** {@link ModelRunner.KvWriteListener}: the layer's K/V of every scheduled chunk are written. */
+    private void publishLayer(int layer) {
+        for (int i = 0; i < scheduled.size(); i++) {
+            Pending p = scheduled.get(i);
+            if (p.progress != null) {
+                p.progress.advance(layer, p.seq.numComputedTokens() + batch.seqStart(i + 1) - batch.seqStart(i));
+            }
+        }
+    }
+
+    private void export(Pending p, int firstToken) {
+        Sequence seq = p.seq;
+        seq.setStatus(SequenceStatus.EXPORTED);
+        long now = System.nanoTime();
+        KvHandle handle;
+        if (p.leaseId != NO_LEASE) {
+            handle = p.handle;
+            leases.put(p.leaseId, new Lease(p, now + config.leaseTimeout().toNanos()));
+            p.progress.finish();
+        } else {
+            long leaseId = nextLeaseId++;
+            leases.put(leaseId, new Lease(p, now + config.leaseTimeout().toNanos()));
+            numLeasesGranted++;
+            handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
+            liveLeaseBlocks.put(leaseId, handle.blockIds());
+            liveLeaseProgress.put(leaseId, LayerProgress.finished());
+        }
+        long start = p.startNanos;
+        PrefillResult result = new PrefillResult(seq.requestId(), firstToken, handle, start - p.enqueuedNanos, now - start);
+        try {
+            p.callback.onPrefilled(result);
         } catch (RuntimeException e) {
             // The handle may have been passed on before the throw: its lease is left to expire.
             LOG.error("prefill callback of {} threw from onPrefilled", seq.requestId(), e);
@@ -409,9 +549,11 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         for (Iterator<Map.Entry<Long, Lease>> it = leases.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<Long, Lease> entry = it.next();
             Lease lease = entry.getValue();
-            if (now - lease.deadlineNanos() > 0) {
+            // A lease whose prefill still computes starts its clock at export.
+            if (lease.seq().status() == SequenceStatus.EXPORTED && now - lease.deadlineNanos() > 0) {
                 it.remove();
                 liveLeaseBlocks.remove(entry.getKey());
+                liveLeaseProgress.remove(entry.getKey());
                 freeBlocks(lease.seq());
                 expired++;
             }
@@ -448,10 +590,10 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         int running = 0;
         long queuedTokens = 0;
         for (Pending p : waiting) {
-            if (p.startNanos()[0] != 0) {
+            if (p.startNanos != 0) {
                 running++;
             }
-            queuedTokens += p.seq().numTokens() - p.seq().numComputedTokens();
+            queuedTokens += p.seq.numTokens() - p.seq.numComputedTokens();
         }
         stats = new EngineStats(running, waiting.size() - running, leases.size(), kvCache.numFreeBlocks(),
                 kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0, queuedTokens);
@@ -460,11 +602,11 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     @Override
     protected void shutDown() {
         for (Pending p : waiting) {
-            freeBlocks(p.seq());
-            fail(p.callback(), new CancellationException("prefill engine shut down"));
+            drop(p, new CancellationException("prefill engine shut down"));
         }
         waiting.clear();
         liveLeaseBlocks.clear();
+        liveLeaseProgress.clear();
         for (Lease lease : leases.values()) {
             freeBlocks(lease.seq());
         }

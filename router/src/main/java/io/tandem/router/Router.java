@@ -9,6 +9,7 @@ import io.tandem.engine.PrefillResult;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.engine.tokenizer.Tokenizer;
+import io.tandem.kvcache.KvHandle;
 import io.tandem.router.worker.DecodeWorkerClient;
 import io.tandem.router.worker.PrefillWorkerClient;
 import io.tandem.router.worker.RoutingPolicy;
@@ -25,7 +26,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * The router of one model (DESIGN.md §2–3): tokenizes and validates a request, admits it (a
  * bounded number in flight, else {@link OverloadedException}), sends the prompt to the prefill
  * engine, streams the first token at once, hands the KV handle to the decode engine and streams
- * the rest. Detokenization and stop strings run on the router's output threads, never on an
+ * the rest ({@link KvTransferMode#AFTER_PREFILL}); or, with {@link KvTransferMode#OVERLAP}, hands
+ * the early KV handle to the decode worker while the prefill computes and the first token when it
+ * comes. Detokenization and stop strings run on the router's output threads, never on an
  * engine thread.
  */
 public final class Router implements GenerationService, AutoCloseable {
@@ -35,6 +38,7 @@ public final class Router implements GenerationService, AutoCloseable {
     private final List<PrefillWorkerClient> prefillWorkers;
     private final List<DecodeWorkerClient> decodeWorkers;
     private final RoutingPolicy routing;
+    private final KvTransferMode transferMode;
     private final int maxInFlight;
     private final ServingMetrics metrics;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -50,6 +54,19 @@ public final class Router implements GenerationService, AutoCloseable {
      */
     public Router(LlamaModel model, ChatTemplate chatTemplate, List<PrefillWorkerClient> prefillWorkers,
                   List<DecodeWorkerClient> decodeWorkers, RoutingPolicy routing, int maxInFlight, ServingMetrics metrics) {
+        this(model, chatTemplate, prefillWorkers, decodeWorkers, routing, KvTransferMode.AFTER_PREFILL, maxInFlight,
+                metrics);
+    }
+
+    /**
+     * @param transferMode when the decode side starts: after the prefill, or on its early handle
+     *                     (the workers must support {@code PrefillWithEarlyHandle} and
+     *                     {@code DecodeFromEarlyHandle}; the in-process hand-off does not overlap)
+     */
+    public Router(LlamaModel model, ChatTemplate chatTemplate, List<PrefillWorkerClient> prefillWorkers,
+                  List<DecodeWorkerClient> decodeWorkers, RoutingPolicy routing, KvTransferMode transferMode,
+                  int maxInFlight, ServingMetrics metrics) {
+        this.transferMode = transferMode;
         this.metrics = metrics;
         this.prefillWorkers = List.copyOf(prefillWorkers);
         this.decodeWorkers = List.copyOf(decodeWorkers);
@@ -96,10 +113,11 @@ public final class Router implements GenerationService, AutoCloseable {
         }
         String engineId = request.requestId() + "#" + nextId.incrementAndGet();
         long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
-        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), prefill);
+        boolean early = transferMode == KvTransferMode.OVERLAP && sampling.maxTokens() > 1;
+        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), prefill, early);
         flow.output = new RequestOutput(sampling.maxTokens(), prompt, tokenizer, sampling.stop(), outputExecutor,
                 listener, flow::cancel, flow);
-        if (!prefill.prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt()), flow)) {
+        if (!prefill.prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt(), early), flow)) {
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
         }
@@ -160,12 +178,16 @@ public final class Router implements GenerationService, AutoCloseable {
         final AtomicBoolean cancelled = new AtomicBoolean();
         final AtomicBoolean finished = new AtomicBoolean();
         final PrefillWorkerClient prefill;
+        /** The decode side starts on the early KV handle ({@link KvTransferMode#OVERLAP}). */
+        final boolean early;
+        volatile boolean prefilled;
         volatile DecodeWorkerClient decode;
         RequestOutput output;
 
         Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos,
-             PrefillWorkerClient prefill) {
+             PrefillWorkerClient prefill, boolean early) {
             this.engineId = engineId;
+            this.early = early;
             this.prefill = prefill;
             this.arrivalNanos = arrivalNanos;
             this.prompt = prompt;
@@ -173,10 +195,46 @@ public final class Router implements GenerationService, AutoCloseable {
             this.seed = seed;
         }
 
+        /**
+         * Overlap: hands the early handle to a decode worker, which pulls pages while the prefill
+         * computes. The handle is ours until the worker accepts it; releasing it cancels the prefill.
+         */
+        @Override
+        public void onKvHandle(KvHandle handle) {
+            if (cancelled.get()) {
+                prefill.release(handle);
+                return;
+            }
+            DecodeWorkerClient d = routing.chooseDecode(decodeWorkers);
+            if (d == null) {
+                prefill.release(handle);
+                output.onError(new OverloadedException("no healthy decode worker", 1));
+                return;
+            }
+            decode = d;
+            DecodeRequest request = new DecodeRequest(engineId, prompt, DecodeRequest.FIRST_TOKEN_PENDING, handle,
+                    sampling, seed);
+            if (!d.decode(request, output, () -> prefill.release(handle))) {
+                prefill.release(handle);
+                output.onError(new OverloadedException("decode queue is full", 1));
+            } else if (cancelled.get()) {
+                d.cancel(engineId);
+            }
+        }
+
         @Override
         public void onPrefilled(PrefillResult result) {
             queueNanos = result.queueNanos();
             int first = result.firstToken();
+            if (early) {
+                prefilled = true;
+                output.onToken(first);
+                DecodeWorkerClient d = decode;
+                if (d != null) {
+                    d.provideFirstToken(engineId, first); // the decode side ends the request on EOS
+                }
+                return;
+            }
             output.onToken(first);
             boolean eos = !sampling.ignoreEos() && model.tokenizer().isEndOfGeneration(first);
             if (cancelled.get() || eos || sampling.maxTokens() == 1) {
@@ -203,10 +261,17 @@ public final class Router implements GenerationService, AutoCloseable {
 
         @Override
         public void onFailed(Throwable error) {
-            if (error instanceof java.util.concurrent.CancellationException) {
+            // Overlap: a prefill cancelled by someone else than our client (its decode worker gave
+            // the lease back, say) failed the request.
+            boolean aborted = error instanceof java.util.concurrent.CancellationException && (!early || cancelled.get());
+            if (aborted) {
                 output.onFinish(FinishReason.ABORT);
             } else {
                 output.onError(error);
+            }
+            DecodeWorkerClient d = decode;
+            if (early && d != null) {
+                d.cancel(engineId); // its pull would fail too (PREFILL_ABORTED); end it at once
             }
         }
 
@@ -220,7 +285,8 @@ public final class Router implements GenerationService, AutoCloseable {
             DecodeWorkerClient d = decode;
             if (d != null) {
                 d.cancel(engineId);
-            } else {
+            }
+            if (d == null || (early && !prefilled)) {
                 prefill.cancel(engineId);
             }
         }

@@ -83,7 +83,9 @@ final class DecodeResponseWriter implements TokenSink {
         }
         if (failure != null) {
             closed = true;
-            observer.onError(WorkerStatuses.toStatus(failure).asRuntimeException());
+            // A status the service chose itself goes as it is; an engine error is mapped.
+            observer.onError(failure instanceof io.grpc.StatusRuntimeException status ? status
+                    : WorkerStatuses.toStatus(failure).asRuntimeException());
             return;
         }
         if ((pendingTokenCount == 0 && finishReason == null && !acceptancePending) || !observer.isReady()) {

@@ -9,6 +9,7 @@ import io.tandem.control.WorkerStatuses;
 import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.model.ModelConfig;
+import io.tandem.proto.v1.DecodeInput;
 import io.tandem.proto.v1.DecodeResponse;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import io.tandem.proto.v1.LoadReport;
@@ -63,28 +64,145 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
             observer.onError(WorkerStatuses.toStatus(e).asRuntimeException());
             return;
         }
-        try {
-            directory.learn(request.kvHandle().workerId(), message.getKvHandle().getKvAddress());
-        } catch (RuntimeException e) {
-            transport.release(request.kvHandle());
-            observer.onError(WorkerStatuses.toStatus(e).asRuntimeException());
-            return;
-        }
         DecodeResponseWriter writer = new DecodeResponseWriter(observer);
         // Both handlers must be set before this method returns.
         observer.setOnReadyHandler(writer::drain);
         observer.setOnCancelHandler(() -> engine.cancel(request.requestId()));
+        start(request, message.getKvHandle().getKvAddress(), observer, writer);
+    }
+
+    /**
+     * {@code Decode} on an early handle: the request (first message) starts the sequence and its
+     * pull at once; the first token (second message) lets it run once its pages are in. The
+     * client's cancellation, or its stream failing, ends the sequence; a first token that is not
+     * one ends it with {@code INVALID_ARGUMENT}.
+     */
+    @Override
+    public StreamObserver<DecodeInput> decodeFromEarlyHandle(StreamObserver<DecodeResponse> responseObserver) {
+        ServerCallStreamObserver<DecodeResponse> observer = (ServerCallStreamObserver<DecodeResponse>) responseObserver;
+        DecodeResponseWriter writer = new DecodeResponseWriter(observer);
+        EarlyHandleInput input = new EarlyHandleInput(observer, writer);
+        // Both handlers must be set before this method returns.
+        observer.setOnReadyHandler(writer::drain);
+        observer.setOnCancelHandler(input::cancel);
+        return input;
+    }
+
+    /**
+     * Records the handle's address and queues the sequence; a request refused here has its handle
+     * released. Returns whether the engine took it.
+     */
+    private boolean start(DecodeRequest request, String kvAddress, ServerCallStreamObserver<DecodeResponse> observer,
+                          DecodeResponseWriter writer) {
+        try {
+            directory.learn(request.kvHandle().workerId(), kvAddress);
+        } catch (RuntimeException e) {
+            transport.release(request.kvHandle());
+            observer.onError(WorkerStatuses.toStatus(e).asRuntimeException());
+            return false;
+        }
         // Before the engine sees it: the engine's release (even an immediate one) ends the renewals.
         transport.hold(request.kvHandle());
         if (!engine.submit(request, writer)) {
             transport.release(request.kvHandle());
             observer.onError(Status.RESOURCE_EXHAUSTED
                     .withDescription("decode worker " + workerId + ": engine queue is full").asRuntimeException());
-            return;
+            return false;
         }
         writer.accepted();
         if (observer.isCancelled()) {
             engine.cancel(request.requestId()); // the cancel handler ran before the sequence was queued
+        }
+        return true;
+    }
+
+    /** The input side of one {@code DecodeFromEarlyHandle} call; gRPC calls it one message at a time. */
+    private final class EarlyHandleInput implements StreamObserver<DecodeInput> {
+        private final ServerCallStreamObserver<DecodeResponse> observer;
+        private final DecodeResponseWriter writer;
+        /** Set once the engine took the request (read by the cancel handler on another thread). */
+        private volatile String requestId;
+        private boolean requestSeen;
+        private boolean failed;
+
+        EarlyHandleInput(ServerCallStreamObserver<DecodeResponse> observer, DecodeResponseWriter writer) {
+            this.observer = observer;
+            this.writer = writer;
+        }
+
+        @Override
+        public void onNext(DecodeInput input) {
+            if (failed) {
+                return;
+            }
+            switch (input.getInputCase()) {
+                case REQUEST -> onRequest(input.getRequest());
+                case FIRST_TOKEN -> onFirstToken(input.getFirstToken());
+                case INPUT_NOT_SET -> fail(Status.INVALID_ARGUMENT.withDescription("DecodeInput with neither request nor first_token"));
+            }
+        }
+
+        private void onRequest(io.tandem.proto.v1.DecodeRequest message) {
+            if (requestSeen) {
+                fail(Status.INVALID_ARGUMENT.withDescription("request: sent twice in one DecodeFromEarlyHandle call"));
+                return;
+            }
+            requestSeen = true;
+            DecodeRequest request;
+            try {
+                request = DecodeMessages.fromEarlyHandleProto(message, model);
+            } catch (RuntimeException e) {
+                failed = true;
+                observer.onError(WorkerStatuses.toStatus(e).asRuntimeException());
+                return;
+            }
+            if (start(request, message.getKvHandle().getKvAddress(), observer, writer)) {
+                requestId = request.requestId();
+            } else {
+                failed = true;
+            }
+        }
+
+        private void onFirstToken(int token) {
+            String id = requestId;
+            if (id == null) {
+                fail(Status.INVALID_ARGUMENT.withDescription("first_token: sent before the request"));
+                return;
+            }
+            try {
+                DecodeMessages.checkFirstToken(token, model);
+            } catch (RuntimeException e) {
+                fail(WorkerStatuses.toStatus(e));
+                return;
+            }
+            if (!engine.provideFirstToken(id, token)) {
+                fail(Status.RESOURCE_EXHAUSTED.withDescription("decode worker " + workerId
+                        + ": engine queue is full; the first token of " + id + " was not taken"));
+            }
+        }
+
+        /** Ends the call with {@code status} and the sequence, if one was started (the engine releases its handle). */
+        private void fail(Status status) {
+            failed = true;
+            cancel();
+            writer.onError(status.asRuntimeException());
+        }
+
+        void cancel() {
+            String id = requestId;
+            if (id != null) {
+                engine.cancel(id);
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            cancel(); // the client's side of the call ended: cancelled, deadline, connection lost
+        }
+
+        @Override
+        public void onCompleted() {
+            // The client half-closes after the first token; the response stream goes on.
         }
     }
 

@@ -27,6 +27,8 @@ import io.tandem.engine.model.GgufModelLoader;
 import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.kvcache.KvDtype;
+import io.grpc.stub.StreamObserver;
+import io.tandem.proto.v1.DecodeInput;
 import io.tandem.proto.v1.DecodeResponse;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import io.tandem.proto.v1.FinishReason;
@@ -168,6 +170,81 @@ class DecodeWorkerServiceTest {
                 .setKvHandle(valid.getKvHandle().toBuilder().setEpoch(valid.getKvHandle().getEpoch() - 1)).build();
         assertStatus(stale, Status.Code.INTERNAL, "stale KV handle");
         prefill.release(valid.getKvHandle().getLeaseId());
+    }
+
+    @Test
+    void shouldWaitForTheFirstTokenOfAnEarlyHandleCallThenStreamTheReferenceContinuation() throws Exception {
+        ReferenceModel.Case c = ReferenceModel.cases().get(2);
+        int n = Math.min(c.generatedTokenIds().length, 32);
+        io.tandem.proto.v1.DecodeRequest request = prefilled("early", c.promptTokenIds(), SamplingParams.greedy(n));
+        Responses responses = new Responses();
+        StreamObserver<DecodeInput> inputs = DecodeWorkerGrpc.newStub(channel).withDeadlineAfter(Duration.ofSeconds(30))
+                .decodeFromEarlyHandle(responses);
+        // the request's first_token is not read: the token comes in its own message
+        inputs.onNext(DecodeInput.newBuilder().setRequest(request.toBuilder().setFirstToken(0)).build());
+        await(() -> !responses.messages.isEmpty(), "the acceptance message");
+        assertThat(worker.engine().stats().numRunning()).as("no step before the first token").isZero();
+        assertThat(responses.tokens()).isEmpty();
+
+        inputs.onNext(DecodeInput.newBuilder().setFirstToken(request.getFirstToken()).build());
+        inputs.onCompleted();
+
+        responses.done.get(30, TimeUnit.SECONDS);
+        List<Integer> tokens = new ArrayList<>(List.of(request.getFirstToken()));
+        tokens.addAll(responses.tokens());
+        assertThat(tokens).containsExactly(boxed(c.generatedTokenIds(), n));
+        assertThat(responses.messages.getLast().getFinishReason()).isEqualTo(FinishReason.FINISH_REASON_LENGTH);
+    }
+
+    @Test
+    void shouldEndAnEarlyHandleCallWhoseFirstTokenIsNotOneAndFreeKvOnBothSides() throws Exception {
+        io.tandem.proto.v1.DecodeRequest request = prefilled("early-bad", ReferenceModel.cases().get(1).promptTokenIds(),
+                SamplingParams.greedy(8));
+        Responses responses = new Responses();
+        StreamObserver<DecodeInput> inputs = DecodeWorkerGrpc.newStub(channel).withDeadlineAfter(Duration.ofSeconds(30))
+                .decodeFromEarlyHandle(responses);
+        inputs.onNext(DecodeInput.newBuilder().setRequest(request).build());
+        inputs.onNext(DecodeInput.newBuilder().setFirstToken(model.config().vocabSize()).build());
+
+        assertThat(responses.done).failsWithin(Duration.ofSeconds(10)).withThrowableThat()
+                .havingRootCause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+                    assertThat(e.getStatus().getDescription()).contains("first_token");
+                });
+        everyBlockFree();
+
+        Responses early = new Responses();
+        StreamObserver<DecodeInput> tokenFirst = DecodeWorkerGrpc.newStub(channel).withDeadlineAfter(Duration.ofSeconds(30))
+                .decodeFromEarlyHandle(early);
+        tokenFirst.onNext(DecodeInput.newBuilder().setFirstToken(5).build());
+        assertThat(early.done).failsWithin(Duration.ofSeconds(10)).withThrowableThat()
+                .havingRootCause().isInstanceOfSatisfying(StatusRuntimeException.class,
+                        e -> assertThat(e.getStatus().getDescription()).contains("before the request"));
+    }
+
+    /** Collects the response messages of one call. */
+    private static final class Responses implements StreamObserver<DecodeResponse> {
+        final List<DecodeResponse> messages = new java.util.concurrent.CopyOnWriteArrayList<>();
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        List<Integer> tokens() {
+            return messages.stream().flatMap(m -> m.getTokenIdsList().stream()).toList();
+        }
+
+        @Override
+        public void onNext(DecodeResponse value) {
+            messages.add(value);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            done.completeExceptionally(t);
+        }
+
+        @Override
+        public void onCompleted() {
+            done.complete(null);
+        }
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.tandem.prefill;
 
 import io.tandem.engine.PrefillEngine;
 import io.tandem.kvcache.KvCacheStorage;
+import io.tandem.kvcache.LayerProgress;
 import io.tandem.kvcache.transfer.KvPageProvider;
 import io.tandem.kvcache.transfer.KvPageServer;
 import io.tandem.kvcache.transfer.KvTransferStatus;
@@ -72,6 +73,12 @@ final class PrefillPageProvider implements KvPageProvider {
         if (epoch == engine.epoch() && !engine.renew(leaseId, held -> { })) {
             LOG.warn("prefill worker {}: engine queue full or closed; lease {} not renewed", engine.workerId(), leaseId);
         }
+    }
+
+    /** The engine's layer progress of the lease (read from a concurrent map; never blocks). */
+    @Override
+    public LayerProgress progress(long epoch, long leaseId) {
+        return engine.progress(epoch, leaseId);
     }
 
     /** Frees the lease's blocks if it is of this worker's epoch; a release the queue cannot take is left to expire. */

@@ -1,5 +1,6 @@
 package io.tandem.prefill;
 
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.control.HostPort;
 import io.tandem.control.WorkerGrpcServer;
@@ -19,7 +20,8 @@ import java.util.List;
  * The {@code tandem prefill} process (DESIGN.md §2): a {@link PrefillEngine} behind the
  * {@code tandem.v1.PrefillWorker} gRPC service with {@code grpc.health.v1}, a {@link KvPageServer}
  * (the KV data plane decode workers pull pages from, leases checked by the engine thread, see
- * {@link PrefillPageProvider}), and its engine gauges at {@code /metrics} ({@code role="prefill"}).
+ * {@link PrefillPageProvider}), and its engine gauges at {@code /metrics} ({@code role="prefill"}),
+ * with {@code tandem:kv_pages_sent_during_prefill_total} (pages sent before their prefill ended).
  * Every handle it exports carries the data plane's bound address.
  *
  * <p>Owns the engine and the servers; the model and the backend belong to the caller, which closes
@@ -81,6 +83,14 @@ public final class PrefillWorker implements AutoCloseable {
         try {
             kvServer = new KvPageServer(new PrefillPageProvider(engine, kvServeDelay), KV_IO_THREADS).start(host, kvPort);
             kvAddress = new HostPort(advertisedHost, kvServer.port());
+            KvPageServer pages = kvServer;
+            CounterWithCallback.builder()
+                    .name("tandem:kv_pages_sent_during_prefill")
+                    .help("KV pages sent while their prompt's prefill was still computing (early handles): "
+                            + "the transfer that overlapped the prefill.")
+                    .labelNames("model_name", "role")
+                    .callback(cb -> cb.call(pages.pagesSentWhileComputing(), model.id(), "prefill"))
+                    .register(registry);
             grpc = new WorkerGrpcServer(io.tandem.proto.v1.PrefillWorkerGrpc.SERVICE_NAME,
                     new PrefillWorkerService(engine, model.config(), kvAddress.toString())).start(host, grpcPort);
             metrics = new MetricsHttpServer(registry).start(host, metricsPort);
@@ -117,6 +127,14 @@ public final class PrefillWorker implements AutoCloseable {
     /** Payload bytes the KV page server has sent (all connections). */
     public long kvPayloadBytesSent() {
         return kvServer.payloadBytesSent();
+    }
+
+    /**
+     * KV pages the page server sent while their prefill was still computing (early handles): how
+     * much of the transfer overlapped the prefill.
+     */
+    public long kvPagesSentWhileComputing() {
+        return kvServer.pagesSentWhileComputing();
     }
 
     /** Stops serving (gRPC, then the KV data plane), then the engine. Idempotent. */

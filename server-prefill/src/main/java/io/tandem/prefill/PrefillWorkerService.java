@@ -11,6 +11,7 @@ import io.tandem.engine.PrefillRequest;
 import io.tandem.engine.model.ModelConfig;
 import io.tandem.proto.v1.LoadReport;
 import io.tandem.proto.v1.LoadRequest;
+import io.tandem.proto.v1.PrefillEvent;
 import io.tandem.proto.v1.PrefillResponse;
 import io.tandem.proto.v1.PrefillWorkerGrpc;
 import io.tandem.proto.v1.ReleaseRequest;
@@ -53,6 +54,26 @@ public final class PrefillWorkerService extends PrefillWorkerGrpc.PrefillWorkerI
             return;
         }
         PrefillCall call = new PrefillCall(engine, request.requestId(), observer, kvAddress);
+        observer.setOnCancelHandler(call::onCancel);
+        if (!engine.submit(request, call)) {
+            observer.onError(Status.RESOURCE_EXHAUSTED
+                    .withDescription("prefill worker " + engine.workerId() + ": engine queue is full").asRuntimeException());
+        }
+    }
+
+    /** {@link #prefill}, the handle sent first, as soon as the engine has allocated its blocks ({@link EarlyHandlePrefillCall}). */
+    @Override
+    public void prefillWithEarlyHandle(io.tandem.proto.v1.PrefillRequest message,
+                                       StreamObserver<PrefillEvent> responseObserver) {
+        ServerCallStreamObserver<PrefillEvent> observer = (ServerCallStreamObserver<PrefillEvent>) responseObserver;
+        PrefillRequest request;
+        try {
+            request = PrefillMessages.fromProto(message, model).withEarlyHandle(true);
+        } catch (RuntimeException e) {
+            observer.onError(WorkerStatuses.toStatus(e).asRuntimeException());
+            return;
+        }
+        EarlyHandlePrefillCall call = new EarlyHandlePrefillCall(engine, request.requestId(), observer, kvAddress);
         observer.setOnCancelHandler(call::onCancel);
         if (!engine.submit(request, call)) {
             observer.onError(Status.RESOURCE_EXHAUSTED

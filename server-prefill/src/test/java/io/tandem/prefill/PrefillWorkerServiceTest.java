@@ -30,6 +30,7 @@ import io.tandem.kvcache.transfer.NettyKvTransport;
 import io.tandem.proto.v1.KvHandle;
 import io.tandem.proto.v1.LoadReport;
 import io.tandem.proto.v1.LoadRequest;
+import io.tandem.proto.v1.PrefillEvent;
 import io.tandem.proto.v1.PrefillResponse;
 import io.tandem.proto.v1.PrefillWorkerGrpc;
 import io.tandem.proto.v1.ReleaseRequest;
@@ -41,6 +42,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -154,6 +156,44 @@ class PrefillWorkerServiceTest {
     }
 
     @Test
+    void shouldSendTheEarlyHandleBeforeTheFirstTokenOfTheSameLease() throws Exception {
+        ReferenceModel.Case lily = ReferenceModel.cases().get(2);
+        Iterator<PrefillEvent> events = stub.prefillWithEarlyHandle(request("early", lily.promptTokenIds()));
+        PrefillEvent first = events.next();
+        assertThat(first.getEventCase()).isEqualTo(PrefillEvent.EventCase.KV_HANDLE);
+        KvHandle handle = first.getKvHandle();
+        assertThat(handle.getKvAddress()).isEqualTo("kv.test:" + worker.kvAddress().port());
+        assertThat(handle.getNumTokens()).isEqualTo(lily.promptTokenIds().length);
+        PrefillEvent last = events.next();
+        assertThat(last.getEventCase()).isEqualTo(PrefillEvent.EventCase.RESULT);
+        assertThat(last.getResult().getFirstToken()).isEqualTo(lily.generatedTokenIds()[0]);
+        assertThat(last.getResult().getKvHandle()).isEqualTo(handle);
+        assertThat(events.hasNext()).isFalse();
+        stub.release(ReleaseRequest.newBuilder().setWorkerId(handle.getWorkerId()).setEpoch(handle.getEpoch())
+                .setLeaseId(handle.getLeaseId()).build());
+    }
+
+    @Test
+    void shouldEndTheLeaseAndItsPullsWhenAnEarlyHandleCallIsCancelledBeforeItsResult() throws Exception {
+        Context.CancellableContext context = Context.current().withCancellation();
+        Iterator<PrefillEvent> events = context.call(() -> stub.prefillWithEarlyHandle(request("early-cancel", longPrompt())));
+        io.tandem.kvcache.KvHandle handle = KvHandleMessages.fromProto(events.next().getKvHandle());
+        Function<String, InetSocketAddress> resolver = workerId -> new InetSocketAddress("127.0.0.1", worker.kvAddress().port());
+        try (NettyKvTransport transport = new NettyKvTransport(resolver, Duration.ofSeconds(30), 1 << 20, 1);
+             KvCacheStorage dst = new KvCacheStorage(handle.spec(), handle.blockIds().length)) {
+            int[] dstBlocks = java.util.stream.IntStream.range(0, handle.blockIds().length).toArray();
+            CompletableFuture<Void> pull = transport.pull(handle, dst, dstBlocks);
+
+            context.cancel(null);
+
+            // PREFILL_ABORTED when the pull was waiting for pages; UNKNOWN_LEASE if it came after the end
+            assertThatThrownBy(() -> pull.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class).cause()
+                    .isInstanceOfSatisfying(KvTransferException.class, e -> assertThat(e.status())
+                            .isIn(KvTransferStatus.PREFILL_ABORTED, KvTransferStatus.UNKNOWN_LEASE));
+        }
+    }
+
+    @Test
     void shouldRenewAHeldLeaseAndRefuseAReleasedOne() {
         KvHandle handle = stub.prefill(request("renew", ReferenceModel.cases().get(1).promptTokenIds())).getKvHandle();
         RenewRequest renew = RenewRequest.newBuilder().setWorkerId(handle.getWorkerId()).setEpoch(handle.getEpoch())
@@ -214,6 +254,10 @@ class PrefillWorkerServiceTest {
                     URI.create("http://127.0.0.1:" + worker.metricsPort() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(metrics.statusCode()).isEqualTo(200);
             assertThat(metrics.body()).contains("tandem:kv_cache_free_blocks{model_name=\"" + model.id() + "\",role=\"prefill\"}");
+            String overlapped = "tandem:kv_pages_sent_during_prefill_total{model_name=\"" + model.id() + "\",role=\"prefill\"} ";
+            assertThat(metrics.body().lines().filter(line -> line.startsWith(overlapped))
+                    .map(line -> Double.parseDouble(line.substring(overlapped.length()))))
+                    .containsExactly((double) worker.kvPagesSentWhileComputing());
         }
     }
 

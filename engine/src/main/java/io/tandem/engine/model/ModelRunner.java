@@ -88,17 +88,35 @@ public final class ModelRunner {
     }
 
     /**
+     * Told on the engine thread, during {@link #forward}, each time a layer's K/V for every token of
+     * the batch have been written into their pages (before that layer's attention reads them): from
+     * then on this pass writes nothing more into that layer's pages. A prefill publishes its layer
+     * progress here so that finished pages can be sent while later layers compute.
+     */
+    @FunctionalInterface
+    public interface KvWriteListener {
+        void onLayerWritten(int layer);
+    }
+
+    /**
      * Runs the batch and returns the logits buffer, {@code [S, vocab]}, where row {@link #logitRow}
      * belongs to a sequence that asked for logits. The buffer is reused by the next call.
      */
     public float[] forward(ForwardBatch batch) {
+        return forward(batch, null);
+    }
+
+    /**
+     * {@link #forward(ForwardBatch)}, telling {@code listener} (if not null) as each layer's K/V are written.
+     */
+    public float[] forward(ForwardBatch batch, KvWriteListener listener) {
         int n = batch.numTokens;
         int dim = config.dim();
         for (int t = 0; t < n; t++) {
             weights.tokenEmbedding().dequantizeRow(batch.tokens[t], x, t * dim);
         }
         for (int l = 0; l < config.numLayers(); l++) {
-            attentionBlock(batch, l, weights.layers()[l]);
+            attentionBlock(batch, l, weights.layers()[l], listener);
             feedForwardBlock(n, weights.layers()[l]);
         }
         int rows = 0;
@@ -123,7 +141,7 @@ public final class ModelRunner {
         return logitRows[seqIndex];
     }
 
-    private void attentionBlock(ForwardBatch batch, int layer, LayerWeights w) {
+    private void attentionBlock(ForwardBatch batch, int layer, LayerWeights w, KvWriteListener listener) {
         int n = batch.numTokens;
         backend.rmsNorm(x, w.attnNorm(), xb, n, config.dim(), config.rmsNormEps());
         backend.matmul3(w.wq(), w.wk(), w.wv(), xb, q, k, v, n);
@@ -137,6 +155,9 @@ public final class ModelRunner {
         backend.rope(k, n, config.numKvHeads(), config.headDim(), config.rotaryDim(), batch.positions,
                 config.ropeStyle(), config.ropeTheta());
         writeKv(batch, layer);
+        if (listener != null) {
+            listener.onLayerWritten(layer);
+        }
         MemorySegment pages = kv.layer(layer);
         int numKvHeads = config.numKvHeads();
         backend.parallelFor(n * numKvHeads, (from, to, thread) -> {

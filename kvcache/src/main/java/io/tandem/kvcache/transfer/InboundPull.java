@@ -21,8 +21,11 @@ final class InboundPull {
     final int layerFrom;
     final int layerTo;
     final InetSocketAddress address;
-    /** {@link System#nanoTime()} at which the pull fails with a timeout. */
-    final long deadlineNanos;
+    /**
+     * {@link System#nanoTime()} at which the pull fails with a timeout: the transfer timeout after
+     * the call, pushed back by each page run received (event loop only).
+     */
+    long deadlineNanos;
     final PullFuture future = new PullFuture();
     /** Pages copied and CRC-checked so far. */
     int pagesReceived;

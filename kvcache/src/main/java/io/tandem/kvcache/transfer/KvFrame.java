@@ -32,10 +32,12 @@ import java.nio.charset.StandardCharsets;
  *
  * <p><b>Pull.</b> {@code PULL} asks for the pages {@code (layer, blockIds[i])} for every layer of
  * the range and every {@code i}; {@code pageBytes} is the puller's page size, checked against the
- * server's. The server answers, in layer order and block order within a layer, {@code PAGES}
- * frames each carrying one <em>page run</em>: {@code count} pages {@code blockIds[firstIndex ..
- * firstIndex + count)} of one layer whose block ids are consecutive, so the payload is one
- * contiguous region of the server's memory. {@code crc32c} (Castagnoli, {@link
+ * server's. The server answers with {@code PAGES} frames each carrying one <em>page run</em>:
+ * {@code count} pages {@code blockIds[firstIndex .. firstIndex + count)} of one layer whose block
+ * ids are consecutive, so the payload is one contiguous region of the server's memory. Each page
+ * is sent once, when final: for a finished prefill in layer order and block order within a layer;
+ * for a lease whose prefill still computes (an early handle), whichever pages are final first,
+ * lowest layer first, so clients must not assume an order. {@code crc32c} (Castagnoli, {@link
  * java.util.zip.CRC32C}) covers the payload. Then {@code DONE}, or {@code ERROR} at any point
  * (codes: {@link KvTransferStatus#wireCode()}). Pulls on one connection are independent and
  * interleave frame by frame; {@code CANCEL} stops one (frames already on the wire still arrive).

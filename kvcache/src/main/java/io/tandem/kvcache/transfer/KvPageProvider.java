@@ -1,6 +1,7 @@
 package io.tandem.kvcache.transfer;
 
 import io.tandem.kvcache.KvCacheStorage;
+import io.tandem.kvcache.LayerProgress;
 import java.util.concurrent.CompletionStage;
 
 /**
@@ -30,6 +31,22 @@ public interface KvPageProvider {
      *         {@link KvTransferStatus#INTERNAL}
      */
     CompletionStage<KvTransferStatus> validate(long epoch, long leaseId, int[] blockIds);
+
+    /**
+     * How far lease {@code leaseId}'s pages are computed, asked on the event loop right after
+     * {@link #validate} accepted a pull: a lease handed out while its prefill still computes (an
+     * early handle) has pages that become final layer by layer, and the server sends each page
+     * only once it is final ({@link LayerProgress#isFinal}), waiting on {@link
+     * LayerProgress#whenChanged} meanwhile; a failed progress ends the pull with {@link
+     * KvTransferStatus#PREFILL_ABORTED}. Must not block.
+     *
+     * @return the lease's progress; {@link LayerProgress#finished()} when every page is final
+     *         (the default: a provider that exports only finished prefills); {@code null} if the
+     *         lease is no longer held (the pull then fails with {@link KvTransferStatus#UNKNOWN_LEASE})
+     */
+    default LayerProgress progress(long epoch, long leaseId) {
+        return LayerProgress.finished();
+    }
 
     /**
      * The puller is done with lease {@code leaseId}: free (or keep for prefix reuse) its blocks.

@@ -41,6 +41,7 @@ public final class KvPageServer implements AutoCloseable {
     private final int maxFramePayloadBytes;
     private final AtomicLong payloadBytesSent = new AtomicLong();
     private final AtomicInteger openConnections = new AtomicInteger();
+    private final AtomicLong pagesSentWhileComputing = new AtomicLong();
     private EventLoopGroup group;
     private Channel serverChannel;
     private boolean closed;
@@ -119,6 +120,18 @@ public final class KvPageServer implements AutoCloseable {
     /** Payload bytes handed to the network so far, all connections (kv_transfer_bytes_total). */
     public long payloadBytesSent() {
         return payloadBytesSent.get();
+    }
+
+    /**
+     * Pages sent while their lease's prefill was still computing other pages (an early handle):
+     * the transfer that overlapped the prefill. 0 when every pull came after its prefill ended.
+     */
+    public long pagesSentWhileComputing() {
+        return pagesSentWhileComputing.get();
+    }
+
+    void countPagesSentWhileComputing(long pages) {
+        pagesSentWhileComputing.addAndGet(pages);
     }
 
     /** Data-plane connections open now. */

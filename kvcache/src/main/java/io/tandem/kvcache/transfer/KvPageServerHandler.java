@@ -5,6 +5,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.tandem.kvcache.KvCacheStorage;
+import io.tandem.kvcache.LayerProgress;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
@@ -19,6 +20,10 @@ import org.slf4j.LoggerFactory;
  * length-field decoder before it), validates pulls with the {@link KvPageProvider}, and sends page
  * runs round-robin over the ready pulls while the client's credit and the channel's writability
  * allow (see {@link KvFrame} for the protocol). Confined to the channel's event loop.
+ *
+ * <p>A pull of a lease whose prefill still computes (an early handle) gets each page once it is
+ * final ({@link LayerProgress}); until then the pull waits off the queue, woken by the engine's
+ * progress, never blocking the event loop. Its bound is the puller's transfer timeout (it cancels).
  *
  * <p>Payload bytes are never copied in Java: each run is a read-only {@link ByteBuf} view of the
  * storage's off-heap memory, written after a small pooled header; the transport gathers both
@@ -219,6 +224,21 @@ final class KvPageServerHandler extends ChannelInboundHandlerAdapter {
             pulls.remove(pull.requestId);
             sendError(ctx, pull.requestId, status, "lease " + pull.leaseId + " of epoch " + pull.epoch);
         } else {
+            LayerProgress progress;
+            try {
+                progress = provider.progress(pull.epoch, pull.leaseId);
+            } catch (RuntimeException e) {
+                pulls.remove(pull.requestId);
+                sendError(ctx, pull.requestId, KvTransferStatus.INTERNAL, "progress of lease " + pull.leaseId + ": " + e);
+                return;
+            }
+            if (progress == null) {
+                pulls.remove(pull.requestId);
+                sendError(ctx, pull.requestId, KvTransferStatus.UNKNOWN_LEASE, "lease " + pull.leaseId + " of epoch "
+                        + pull.epoch + " ended right after its check");
+                return;
+            }
+            pull.setProgress(progress);
             ready.addLast(pull);
             pump(ctx);
         }
@@ -226,7 +246,10 @@ final class KvPageServerHandler extends ChannelInboundHandlerAdapter {
 
     /**
      * Sends page runs, one per ready pull in turn, while the channel is writable and the credit
-     * holds at least one page; a pull whose pages are all sent gets its {@code DONE}.
+     * holds at least one page; a pull whose pages are all sent gets its {@code DONE}. A pull whose
+     * next pages are not final yet (its prefill still computes them) leaves the queue until its
+     * progress changes ({@link #park}); one whose prefill ended without them gets
+     * {@link KvTransferStatus#PREFILL_ABORTED}.
      */
     private void pump(ChannelHandlerContext ctx) {
         boolean wrote = false;
@@ -237,13 +260,27 @@ final class KvPageServerHandler extends ChannelInboundHandlerAdapter {
                 continue;
             }
             if (!pull.finished()) {
+                int layer = pull.nextReadyLayer();
+                if (layer == ServedPull.NONE_READY) {
+                    ready.pollFirst();
+                    if (pull.progress().isFailed()) {
+                        pulls.remove(pull.requestId);
+                        ctx.write(KvFrame.error(ctx.alloc(), pull.requestId, KvTransferStatus.PREFILL_ABORTED, "lease "
+                                + pull.leaseId + " of epoch " + pull.epoch
+                                + ": its prefill ended before the pages asked for were computed"));
+                        wrote = true;
+                    } else {
+                        park(ctx, pull);
+                    }
+                    continue;
+                }
                 if (credit < pageBytes) {
                     break;
                 }
-                int count = pull.nextRunLength((int) Math.min(maxRunPages, credit / pageBytes));
-                writeRun(ctx, pull, count);
+                int count = pull.nextRunLength(layer, (int) Math.min(maxRunPages, credit / pageBytes));
+                writeRun(ctx, pull, layer, count);
                 credit -= count * pageBytes;
-                pull.advance(count);
+                pull.advance(layer, count);
             }
             ready.pollFirst();
             if (pull.finished()) {
@@ -259,17 +296,41 @@ final class KvPageServerHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void writeRun(ChannelHandlerContext ctx, ServedPull pull, int count) {
+    /**
+     * Takes {@code pull} out of the round-robin until its prefill's progress changes; the wake-up
+     * (on the engine thread) only hands {@link #unpark} to this event loop. Registering before the
+     * re-check means a change in between is not missed.
+     */
+    private void park(ChannelHandlerContext ctx, ServedPull pull) {
+        pull.parked = true;
+        pull.progress().whenChanged(() -> runOnLoop(ctx, () -> unpark(ctx, pull)));
+        if (pull.nextReadyLayer() != ServedPull.NONE_READY || pull.progress().isFailed()) {
+            unpark(ctx, pull);
+        }
+    }
+
+    private void unpark(ChannelHandlerContext ctx, ServedPull pull) {
+        if (!pull.parked || pull.cancelled()) {
+            return;
+        }
+        pull.parked = false;
+        ready.addLast(pull);
+        pump(ctx);
+    }
+
+    private void writeRun(ChannelHandlerContext ctx, ServedPull pull, int layer, int count) {
         long bytes = count * pageBytes;
-        MemorySegment run = storage.layer(pull.layer())
-                .asSlice(storage.pageOffset(pull.blockIds[pull.index()]), bytes);
+        int index = pull.nextIndex(layer);
+        MemorySegment run = storage.layer(layer).asSlice(storage.pageOffset(pull.blockIds[index]), bytes);
         ByteBuffer view = run.asByteBuffer().asReadOnlyBuffer();
         crc.reset();
         crc.update(view.duplicate());
-        ctx.write(KvFrame.pagesHeader(ctx.alloc(), pull.requestId, pull.layer(), pull.index(), count,
-                (int) crc.getValue(), bytes));
+        ctx.write(KvFrame.pagesHeader(ctx.alloc(), pull.requestId, layer, index, count, (int) crc.getValue(), bytes));
         ctx.write(Unpooled.wrappedBuffer(view));
         server.countPayloadBytes(bytes);
+        if (!pull.progress().isFinished()) {
+            server.countPagesSentWhileComputing(count);
+        }
     }
 
     private void sendError(ChannelHandlerContext ctx, long requestId, KvTransferStatus status, String message) {

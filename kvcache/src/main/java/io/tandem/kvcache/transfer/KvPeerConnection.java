@@ -117,7 +117,7 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
             return;
         }
         pulls.put(pull.requestId, pull);
-        pull.timeout = loop.schedule(() -> timeOut(pull), delay, TimeUnit.NANOSECONDS);
+        pull.timeout = loop.schedule(() -> checkDeadline(pull), delay, TimeUnit.NANOSECONDS);
         if (active) {
             ctx.writeAndFlush(pullFrame(pull));
         } else {
@@ -389,6 +389,8 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
                                 + ", payload has 0x" + Integer.toHexString(computed)));
             } else {
                 pull.pagesReceived += payloadCount;
+                // an idle timeout: a pull overlapping a long prefill waits for pages, not for a hung peer
+                pull.deadlineNanos = System.nanoTime() + transport.timeoutNanos();
             }
         }
         if (creditOwed >= windowBytes / 4) {
@@ -403,10 +405,23 @@ final class KvPeerConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Times the pull out if its deadline passed, else checks again at the (pushed back) deadline. */
+    private void checkDeadline(InboundPull pull) {
+        if (pull.future.isDone()) {
+            return;
+        }
+        long delay = pull.deadlineNanos - System.nanoTime();
+        if (delay > 0) {
+            pull.timeout = loop.schedule(() -> checkDeadline(pull), delay, TimeUnit.NANOSECONDS);
+        } else {
+            timeOut(pull);
+        }
+    }
+
     private void timeOut(InboundPull pull) {
         pull.future.completeExceptionally(new TimeoutException(pull.describe() + ": timed out after "
-                + transport.timeoutMillis() + " ms with " + pull.pagesReceived + " of " + pull.expectedPages()
-                + " pages received"));
+                + transport.timeoutMillis() + " ms " + (pull.pagesReceived == 0 ? "without a page" : "without a new page")
+                + ", " + pull.pagesReceived + " of " + pull.expectedPages() + " pages received"));
     }
 
     private ByteBuf pullFrame(InboundPull pull) {

@@ -20,6 +20,11 @@ public enum KvTransferStatus {
     PAGE_SIZE_MISMATCH(5),
     /** The server failed for a reason of its own (the message says which). */
     INTERNAL(6),
+    /**
+     * The lease's prefill ended (cancelled, failed, worker shutting down) before the pages asked
+     * for were computed: they never will be.
+     */
+    PREFILL_ABORTED(7),
     /** Client side: a {@code PAGES} payload does not match its CRC32C. */
     CRC_MISMATCH(100),
     /** Client side: the data-plane connection could not be made or was lost. */

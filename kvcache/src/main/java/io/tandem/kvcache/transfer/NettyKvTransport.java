@@ -34,8 +34,10 @@ import org.slf4j.LoggerFactory;
  *     {@code dst}.</li>
  * <li>Per connection at most {@code maxInFlightBytes} of payload is outstanding (credit window,
  *     see {@link KvFrame}), shared by all pulls on it.</li>
- * <li>A pull fails with {@link java.util.concurrent.TimeoutException} after
- *     {@code kvTransferTimeout} (counted from the call, connecting included); a lost connection
+ * <li>A pull fails with {@link java.util.concurrent.TimeoutException} once {@code kvTransferTimeout}
+ *     passes without a page: counted from the call (connecting included), then from the last page
+ *     run received, so a pull that overlaps a long prefill lasts as long as pages keep coming, and
+ *     one from a hung or vanished peer ends within the timeout; a lost connection
  *     fails every pull on it at once with {@link KvTransferStatus#CONNECTION_LOST}; a server error
  *     or corrupt run with a {@link KvTransferException} naming the status. Cancelling the future
  *     stops the pull (the server is told; frames already on the wire are dropped).</li>
@@ -64,7 +66,8 @@ public final class NettyKvTransport implements KvTransport, AutoCloseable {
 
     /**
      * @param resolver          data-plane address of a prefill worker, by {@link KvHandle#workerId()}
-     * @param kvTransferTimeout how long a pull may take before it fails, connecting included
+     * @param kvTransferTimeout how long a pull may go without a page (from the call, connecting
+     *                          included, then from the last page run) before it fails
      * @param maxInFlightBytes  credit window per connection: payload bytes the server may send
      *                          ahead of what this side has consumed; at least one page of any
      *                          handle pulled
@@ -191,6 +194,10 @@ public final class NettyKvTransport implements KvTransport, AutoCloseable {
             peer.close();
         }
         group.shutdownGracefully(0, SHUTDOWN_TIMEOUT_SECONDS, TimeUnit.SECONDS).awaitUninterruptibly();
+    }
+
+    long timeoutNanos() {
+        return timeoutNanos;
     }
 
     long timeoutMillis() {

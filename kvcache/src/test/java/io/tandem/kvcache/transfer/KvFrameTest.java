@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.PooledByteBufAllocator;
+import io.tandem.kvcache.LayerProgress;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -75,22 +76,67 @@ class KvFrameTest {
 
     @Test
     void shouldCutRunsAtGapsLayerEndsAndTheRunLimit() {
-        ServedPull pull = new ServedPull(1, 1, 1, 0, 2, new int[] {3, 4, 5, 9, 10, 2});
+        ServedPull pull = finished(new ServedPull(1, 1, 1, 0, 2, new int[] {3, 4, 5, 9, 10, 2}));
 
         assertThat(runs(pull, 2)).containsExactly(
                 "0:0+2", "0:2+1", "0:3+2", "0:5+1",
                 "1:0+2", "1:2+1", "1:3+2", "1:5+1");
-        assertThat(runs(new ServedPull(1, 1, 1, 1, 2, new int[] {3, 4, 5, 9, 10, 2}), 100))
+        assertThat(runs(finished(new ServedPull(1, 1, 1, 1, 2, new int[] {3, 4, 5, 9, 10, 2})), 100))
                 .containsExactly("1:0+3", "1:3+2", "1:5+1");
         assertThat(new ServedPull(1, 1, 1, 0, 3, new int[0]).finished()).isTrue();
     }
 
+    @Test
+    void shouldSendOnlyFinalPagesLowestLayerFirstWhileThePrefillComputes() {
+        int[] blocks = {3, 4, 5, 9, 10, 2};
+        LayerProgress progress = new LayerProgress(3, blocks, 90, 16); // the last block holds 10 tokens
+        ServedPull pull = new ServedPull(1, 1, 1, 0, 3, blocks);
+        pull.setProgress(progress);
+        assertThat(pull.nextReadyLayer()).as("nothing computed").isEqualTo(ServedPull.NONE_READY);
+
+        progress.advanceAll(20); // a cached prefix: block 0 of every layer
+        progress.advance(0, 64); // then a chunk: layer 0 up to block 3, layer 1 up to block 1
+        progress.advance(1, 32);
+        assertThat(runs(pull, 100)).containsExactly("0:0+3", "0:3+1", "1:0+2", "2:0+1");
+
+        progress.advance(0, 90);
+        assertThat(runs(pull, 100)).as("the partial last block is final at the prompt's end").containsExactly("0:4+1", "0:5+1");
+
+        progress.finish();
+        assertThat(runs(pull, 100)).containsExactly("1:2+1", "1:3+2", "1:5+1", "2:1+2", "2:3+2", "2:5+1");
+        assertThat(pull.finished()).isTrue();
+    }
+
+    @Test
+    void shouldMakeNoPageFinalAfterThePrefillFailed() {
+        int[] blocks = {7, 8};
+        LayerProgress progress = new LayerProgress(2, blocks, 32, 16);
+        progress.advanceAll(32);
+        assertThat(progress.isFinal(1, 8)).isTrue();
+        List<String> woken = new ArrayList<>();
+        progress.whenChanged(() -> woken.add("changed"));
+
+        progress.fail();
+
+        assertThat(woken).containsExactly("changed");
+        assertThat(progress.isFinal(0, 7)).isFalse();
+        assertThat(progress.isFailed()).isTrue();
+        progress.whenChanged(() -> woken.add("after the end"));
+        assertThat(woken).as("a wake-up registered after the end runs at once").hasSize(2);
+    }
+
+    private static ServedPull finished(ServedPull pull) {
+        pull.setProgress(LayerProgress.finished());
+        return pull;
+    }
+
+    /** The runs a server sends for {@code pull} now, in order, as {@code layer:firstIndex+count}. */
     private static List<String> runs(ServedPull pull, int maxPages) {
         List<String> runs = new ArrayList<>();
-        while (!pull.finished()) {
-            int count = pull.nextRunLength(maxPages);
-            runs.add(pull.layer() + ":" + pull.index() + "+" + count);
-            pull.advance(count);
+        for (int layer = pull.nextReadyLayer(); layer != ServedPull.NONE_READY; layer = pull.nextReadyLayer()) {
+            int count = pull.nextRunLength(layer, maxPages);
+            runs.add(layer + ":" + pull.nextIndex(layer) + "+" + count);
+            pull.advance(layer, count);
         }
         return runs;
     }

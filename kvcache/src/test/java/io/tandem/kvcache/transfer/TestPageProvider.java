@@ -3,6 +3,7 @@ package io.tandem.kvcache.transfer;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.LayerProgress;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -36,6 +37,8 @@ final class TestPageProvider implements KvPageProvider, AutoCloseable {
     final List<CompletableFuture<KvTransferStatus>> held = new CopyOnWriteArrayList<>();
     private volatile boolean hold;
     private volatile Executor answerOn;
+    /** What {@link #progress} answers for every lease; finished unless a test sets one. */
+    volatile LayerProgress progress = LayerProgress.finished();
 
     TestPageProvider(String workerId, long epoch, KvCacheSpec spec, int numBlocks, long seed) {
         this.workerId = workerId;
@@ -101,6 +104,11 @@ final class TestPageProvider implements KvPageProvider, AutoCloseable {
         if (epoch == this.epoch && leases.remove(leaseId) != null) {
             freed.add(leaseId);
         }
+    }
+
+    @Override
+    public LayerProgress progress(long epoch, long leaseId) {
+        return progress;
     }
 
     @Override

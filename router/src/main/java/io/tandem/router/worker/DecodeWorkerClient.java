@@ -23,6 +23,12 @@ public interface DecodeWorkerClient extends AutoCloseable {
      */
     boolean decode(DecodeRequest request, TokenSink sink, Runnable notAccepted);
 
+    /**
+     * Brings the first token of a request sent with {@link DecodeRequest#FIRST_TOKEN_PENDING} (an
+     * early handle, its prefill still computing). Ignored for a request that has ended.
+     */
+    void provideFirstToken(String requestId, int token);
+
     /** Ends a sequence; its sink gets {@code onFinish(ABORT)}. */
     void cancel(String requestId);
 

@@ -11,6 +11,7 @@ import io.tandem.control.HostPort;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.FinishReason;
 import io.tandem.engine.TokenSink;
+import io.tandem.proto.v1.DecodeInput;
 import io.tandem.proto.v1.DecodeResponse;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import io.tandem.proto.v1.LoadRequest;
@@ -29,6 +30,10 @@ import java.util.concurrent.TimeUnit;
  * is the decode worker's job; a call that ends before that runs the caller's {@code notAccepted}
  * first. Cancelling the call ends the sequence there; the sink gets {@code onFinish(ABORT)}, as
  * from the in-process engine.
+ *
+ * <p>A request whose first token is still pending ({@link DecodeRequest#FIRST_TOKEN_PENDING}, an
+ * early handle) goes as {@code DecodeFromEarlyHandle}: the request now, the token later through
+ * {@link #provideFirstToken}, which also half-closes the call.
  */
 public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     private final HostPort target;
@@ -78,8 +83,20 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
         Call call = new Call(request.requestId(), sink, notAccepted);
         inFlight.put(request.requestId(), call);
         String kvAddress = addresses.address(request.kvHandle().workerId());
-        stub.withDeadlineAfter(decodeTimeout).decode(DecodeMessages.toProto(request, kvAddress), call);
+        if (request.firstTokenPending()) {
+            call.startWithEarlyHandle(stub.withDeadlineAfter(decodeTimeout), DecodeMessages.toProto(request, kvAddress));
+        } else {
+            stub.withDeadlineAfter(decodeTimeout).decode(DecodeMessages.toProto(request, kvAddress), call);
+        }
         return true;
+    }
+
+    @Override
+    public void provideFirstToken(String requestId, int token) {
+        Call call = inFlight.get(requestId);
+        if (call != null) {
+            call.sendFirstToken(token);
+        }
     }
 
     @Override
@@ -117,6 +134,9 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
         private final TokenSink sink;
         private final Runnable notAccepted;
         private volatile ClientCallStreamObserver<io.tandem.proto.v1.DecodeRequest> requestStream;
+        /** The input side of a {@code DecodeFromEarlyHandle} call; null for {@code Decode}. Guarded by {@code this}. */
+        private io.grpc.stub.StreamObserver<DecodeInput> inputs;
+        private boolean halfClosed;
         /** A message arrived: the worker accepted the request and owns its handle. */
         private boolean accepted;
         private FinishReason finishReason;
@@ -132,12 +152,36 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
             requestStream = stream;
         }
 
+        /** Opens a {@code DecodeFromEarlyHandle} call whose responses come here, and sends the request. */
+        synchronized void startWithEarlyHandle(DecodeWorkerGrpc.DecodeWorkerStub stub, io.tandem.proto.v1.DecodeRequest request) {
+            inputs = stub.decodeFromEarlyHandle(new EarlyHandleResponses(this));
+            inputs.onNext(DecodeInput.newBuilder().setRequest(request).build());
+        }
+
+        /** Sends the first token and half-closes; at most once, and not after the call ended. */
+        synchronized void sendFirstToken(int token) {
+            if (inputs == null || halfClosed) {
+                return;
+            }
+            halfClosed = true;
+            inputs.onNext(DecodeInput.newBuilder().setFirstToken(token).build());
+            inputs.onCompleted();
+        }
+
         void cancel() {
-            ClientCallStreamObserver<io.tandem.proto.v1.DecodeRequest> stream = requestStream;
+            ClientCallStreamObserver<?> stream = requestStream;
+            if (stream == null) {
+                synchronized (this) {
+                    stream = earlyStream;
+                }
+            }
             if (stream != null) {
                 stream.cancel("cancelled by the router", null);
             }
         }
+
+        /** The request side of the early-handle call, for cancelling it. Guarded by {@code this}. */
+        private ClientCallStreamObserver<DecodeInput> earlyStream;
 
         @Override
         public void onNext(DecodeResponse response) {
@@ -184,6 +228,43 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
             if (!accepted) {
                 notAccepted.run();
             }
+        }
+    }
+
+    /** Responses of a {@code DecodeFromEarlyHandle} call, handed to its {@link Call}. */
+    private static final class EarlyHandleResponses implements ClientResponseObserver<DecodeInput, DecodeResponse> {
+        private final Call call;
+
+        EarlyHandleResponses(Call call) {
+            this.call = call;
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<DecodeInput> stream) {
+            synchronized (call) {
+                call.earlyStream = stream;
+            }
+        }
+
+        @Override
+        public void onNext(DecodeResponse response) {
+            call.onNext(response);
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            synchronized (call) {
+                call.halfClosed = true; // nothing more may be sent on a call that ended
+            }
+            call.onError(error);
+        }
+
+        @Override
+        public void onCompleted() {
+            synchronized (call) {
+                call.halfClosed = true;
+            }
+            call.onCompleted();
         }
     }
 }

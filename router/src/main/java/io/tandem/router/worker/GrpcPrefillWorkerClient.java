@@ -17,6 +17,8 @@ import io.tandem.engine.PrefillRequest;
 import io.tandem.engine.PrefillResult;
 import io.tandem.kvcache.KvHandle;
 import io.tandem.proto.v1.LoadRequest;
+import io.tandem.control.KvHandleMessages;
+import io.tandem.proto.v1.PrefillEvent;
 import io.tandem.proto.v1.PrefillResponse;
 import io.tandem.proto.v1.PrefillWorkerGrpc;
 import io.tandem.proto.v1.ReleaseRequest;
@@ -39,6 +41,11 @@ import org.slf4j.LoggerFactory;
  * and the worker, which saw the cancel, releases the lease itself; no handle is ever used after
  * its owner gave it up. (If the worker's OK and our cancel cross, neither side has the handle and
  * the lease expires.)
+ *
+ * <p>A request with {@link PrefillRequest#earlyHandle()} goes as {@code PrefillWithEarlyHandle}: the
+ * handle is delivered ({@link PrefillCallback#onKvHandle}) as soon as its message arrives, since its
+ * point is to let a decode worker pull while the prefill computes; the result only once the call
+ * has ended OK, as above.
  */
 public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
     private static final Logger LOG = LoggerFactory.getLogger(GrpcPrefillWorkerClient.class);
@@ -50,7 +57,7 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
     private final KvAddressBook addresses;
     private final Duration prefillTimeout;
     private final LoadMonitor monitor;
-    private final Map<String, Call> inFlight = new ConcurrentHashMap<>();
+    private final Map<String, Cancellable> inFlight = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     /**
@@ -88,6 +95,12 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
         if (closed) {
             return false;
         }
+        if (request.earlyHandle()) {
+            EarlyHandleCall call = new EarlyHandleCall(request.requestId(), callback);
+            inFlight.put(request.requestId(), call);
+            stub.withDeadlineAfter(prefillTimeout).prefillWithEarlyHandle(PrefillMessages.toProto(request), call);
+            return true;
+        }
         Call call = new Call(request.requestId(), callback);
         inFlight.put(request.requestId(), call);
         stub.withDeadlineAfter(prefillTimeout).prefill(PrefillMessages.toProto(request), call);
@@ -96,7 +109,7 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
 
     @Override
     public void cancel(String requestId) {
-        Call call = inFlight.get(requestId);
+        Cancellable call = inFlight.get(requestId);
         if (call != null) {
             call.cancel();
         }
@@ -150,8 +163,13 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
         }
     }
 
+    /** A call in flight, which the router may cancel. */
+    private interface Cancellable {
+        void cancel();
+    }
+
     /** One {@code Prefill} call; gRPC calls its methods one at a time. */
-    private final class Call implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, PrefillResponse> {
+    private final class Call implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, PrefillResponse>, Cancellable {
         private final String requestId;
         private final PrefillCallback callback;
         private volatile ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> requestStream;
@@ -167,7 +185,8 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
             requestStream = stream;
         }
 
-        void cancel() {
+        @Override
+        public void cancel() {
             ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream = requestStream;
             if (stream != null) {
                 stream.cancel("cancelled by the router", null);
@@ -197,6 +216,102 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
                 return;
             }
             addresses.learn(result.kvHandle().workerId(), response.getKvHandle().getKvAddress());
+            callback.onPrefilled(result);
+        }
+    }
+
+    /** One {@code PrefillWithEarlyHandle} call; gRPC calls its methods one at a time. */
+    private final class EarlyHandleCall
+            implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, PrefillEvent>, Cancellable {
+        private final String requestId;
+        private final PrefillCallback callback;
+        private volatile ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> requestStream;
+        private KvHandle handle;
+        private PrefillResponse response;
+        /** The message broke the protocol; the call is cancelled and the callback already told. */
+        private boolean broken;
+
+        EarlyHandleCall(String requestId, PrefillCallback callback) {
+            this.requestId = requestId;
+            this.callback = callback;
+        }
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream) {
+            requestStream = stream;
+        }
+
+        @Override
+        public void cancel() {
+            ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream = requestStream;
+            if (stream != null) {
+                stream.cancel("cancelled by the router", null);
+            }
+        }
+
+        @Override
+        public void onNext(PrefillEvent event) {
+            if (broken) {
+                return;
+            }
+            switch (event.getEventCase()) {
+                case KV_HANDLE -> {
+                    if (handle != null) {
+                        breakCall("a second kv_handle");
+                        return;
+                    }
+                    try {
+                        handle = KvHandleMessages.fromProto(event.getKvHandle());
+                    } catch (RuntimeException e) {
+                        breakCall("unusable kv_handle: " + e.getMessage());
+                        return;
+                    }
+                    addresses.learn(handle.workerId(), event.getKvHandle().getKvAddress());
+                    callback.onKvHandle(handle);
+                }
+                case RESULT -> response = event.getResult();
+                case EVENT_NOT_SET -> breakCall("an empty PrefillEvent");
+            }
+        }
+
+        /** The worker broke the protocol: cancel the call (the worker ends the prefill) and fail the request. */
+        private void breakCall(String what) {
+            broken = true;
+            inFlight.remove(requestId, this);
+            cancel();
+            callback.onFailed(new WorkerCallException(workerId(), Status.INTERNAL
+                    .withDescription("PrefillWithEarlyHandle of " + requestId + " sent " + what)));
+        }
+
+        @Override
+        public void onError(Throwable error) {
+            if (broken) {
+                return;
+            }
+            inFlight.remove(requestId, this);
+            callback.onFailed(WorkerStatusErrors.toException(workerId(), error));
+        }
+
+        @Override
+        public void onCompleted() {
+            if (broken) {
+                return;
+            }
+            inFlight.remove(requestId, this);
+            PrefillResult result;
+            try {
+                if (handle == null || response == null) {
+                    throw new IllegalStateException("the call ended without " + (handle == null ? "kv_handle" : "result"));
+                }
+                result = PrefillMessages.fromProto(response);
+                if (result.kvHandle().leaseId() != handle.leaseId() || result.kvHandle().epoch() != handle.epoch()) {
+                    throw new IllegalStateException("the result's kv_handle differs from the early one");
+                }
+            } catch (RuntimeException e) {
+                callback.onFailed(new WorkerCallException(workerId(), Status.INTERNAL
+                        .withDescription("unusable PrefillWithEarlyHandle response: " + e.getMessage())));
+                return;
+            }
             callback.onPrefilled(result);
         }
     }

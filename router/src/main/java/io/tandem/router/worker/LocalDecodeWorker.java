@@ -29,6 +29,13 @@ public final class LocalDecodeWorker implements DecodeWorkerClient {
     }
 
     @Override
+    public void provideFirstToken(String requestId, int token) {
+        if (!engine.provideFirstToken(requestId, token)) {
+            engine.cancel(requestId); // a sequence whose token cannot reach it must not wait for it
+        }
+    }
+
+    @Override
     public void cancel(String requestId) {
         engine.cancel(requestId);
     }
