@@ -10,6 +10,7 @@ import io.tandem.engine.model.LlamaModel;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.engine.tokenizer.Tokenizer;
 import io.tandem.router.worker.DecodeWorkerClient;
+import io.tandem.router.worker.PrefillRoute;
 import io.tandem.router.worker.PrefillWorkerClient;
 import io.tandem.router.worker.RoutingPolicy;
 import java.time.Instant;
@@ -86,20 +87,22 @@ public final class Router implements GenerationService, AutoCloseable {
             sampling = sampling.withMaxTokens(Math.max(1, model.config().contextLength() - prompt.length));
         }
         validate(prompt, sampling);
-        PrefillWorkerClient prefill = routing.choosePrefill(prefillWorkers, prompt);
-        if (prefill == null) {
-            throw new OverloadedException("no healthy prefill worker", 1);
-        }
         if (inFlight.incrementAndGet() > maxInFlight) {
             inFlight.decrementAndGet();
             throw new OverloadedException("server is at its limit of " + maxInFlight + " requests in flight", 1);
         }
+        PrefillRoute route = routing.choosePrefill(prefillWorkers, prompt, request.cacheSalt());
+        if (route == null) {
+            inFlight.decrementAndGet();
+            throw new OverloadedException("no healthy prefill worker", 1);
+        }
         String engineId = request.requestId() + "#" + nextId.incrementAndGet();
         long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
-        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), prefill);
+        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), route);
         flow.output = new RequestOutput(sampling.maxTokens(), prompt, tokenizer, sampling.stop(), outputExecutor,
                 listener, flow::cancel, flow);
-        if (!prefill.prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt()), flow)) {
+        if (!route.worker().prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt()), flow)) {
+            flow.prefillEnded();
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
         }
@@ -159,14 +162,17 @@ public final class Router implements GenerationService, AutoCloseable {
         final long seed;
         final AtomicBoolean cancelled = new AtomicBoolean();
         final AtomicBoolean finished = new AtomicBoolean();
+        final PrefillRoute route;
         final PrefillWorkerClient prefill;
+        final AtomicBoolean prefillEnded = new AtomicBoolean();
+        final AtomicBoolean decodeEnded = new AtomicBoolean();
         volatile DecodeWorkerClient decode;
         RequestOutput output;
 
-        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos,
-             PrefillWorkerClient prefill) {
+        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos, PrefillRoute route) {
             this.engineId = engineId;
-            this.prefill = prefill;
+            this.route = route;
+            this.prefill = route.worker();
             this.arrivalNanos = arrivalNanos;
             this.prompt = prompt;
             this.sampling = sampling;
@@ -175,6 +181,7 @@ public final class Router implements GenerationService, AutoCloseable {
 
         @Override
         public void onPrefilled(PrefillResult result) {
+            prefillEnded();
             queueNanos = result.queueNanos();
             int first = result.firstToken();
             output.onToken(first);
@@ -191,6 +198,9 @@ public final class Router implements GenerationService, AutoCloseable {
                 return;
             }
             decode = d;
+            if (finished.get()) {
+                decodeEnded(); // the request ended (client gone) between the choice and here
+            }
             // A Decode call that ends before the worker took the handle leaves it ours to release.
             if (!d.decode(new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed), output,
                     () -> prefill.release(result.kvHandle()))) {
@@ -203,10 +213,25 @@ public final class Router implements GenerationService, AutoCloseable {
 
         @Override
         public void onFailed(Throwable error) {
+            prefillEnded();
             if (error instanceof java.util.concurrent.CancellationException) {
                 output.onFinish(FinishReason.ABORT);
             } else {
                 output.onError(error);
+            }
+        }
+
+        /** Tells the policy the prefill no longer loads its worker; once, however it ended. */
+        void prefillEnded() {
+            if (prefillEnded.compareAndSet(false, true)) {
+                routing.prefillEnded(route);
+            }
+        }
+
+        /** Tells the policy the sequence no longer loads its decode worker; once. */
+        void decodeEnded() {
+            if (decodeEnded.compareAndSet(false, true)) {
+                routing.decodeEnded(decode);
             }
         }
 
@@ -229,6 +254,9 @@ public final class Router implements GenerationService, AutoCloseable {
         public void onDone(FinishReason reason, long[] tokenNanos, int numTokens) {
             if (finished.compareAndSet(false, true)) {
                 inFlight.decrementAndGet();
+                if (decode != null) {
+                    decodeEnded();
+                }
                 if (reason != null) {
                     metrics.recordFinished(arrivalNanos, queueNanos, tokenNanos, numTokens, prompt.length, reason);
                 }

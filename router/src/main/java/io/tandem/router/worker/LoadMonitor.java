@@ -8,6 +8,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.tandem.control.LoadReports;
 import io.tandem.proto.v1.LoadReport;
 import java.time.Duration;
 import java.util.concurrent.ScheduledExecutorService;
@@ -117,7 +118,7 @@ final class LoadMonitor implements AutoCloseable {
         epoch = r.getEpoch();
         consecutiveFailures = 0;
         load = new WorkerLoad(true, r.getNumRunning(), r.getNumWaiting(), r.getQueuedPrefillTokens(), r.getNumFreeBlocks(),
-                r.getNumTotalBlocks());
+                r.getNumTotalBlocks(), LoadReports.cachedBlockHashes(r));
     }
 
     private void onFailedPoll(Throwable error) {
