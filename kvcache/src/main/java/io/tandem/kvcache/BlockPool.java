@@ -15,7 +15,7 @@ public final class BlockPool {
     private final FreeKvCacheBlockQueue freeQueue = new FreeKvCacheBlockQueue();
     private final Long2ObjectHashMap<KvBlock> cachedBlocks = new Long2ObjectHashMap<>();
     private final boolean enablePrefixCaching;
-    /** Bumped whenever a hash enters or leaves {@link #cachedBlocks}. */
+    /** Bumped whenever a hash enters or leaves {@link #cachedBlocks} or a cached block enters or leaves the free queue. */
     private long prefixCacheVersion;
 
     /**
@@ -87,6 +87,7 @@ public final class BlockPool {
         KvBlock b = blocks[blockId];
         if (b.refCount == 0) {
             freeQueue.remove(b);
+            prefixCacheVersion++;
         }
         b.refCount++;
     }
@@ -124,6 +125,9 @@ public final class BlockPool {
             }
             if (--b.refCount == 0) {
                 freeQueue.append(b);
+                if (b.blockHash != KvBlock.NO_HASH) {
+                    prefixCacheVersion++;
+                }
             }
         }
     }
@@ -138,8 +142,9 @@ public final class BlockPool {
     }
 
     /**
-     * A counter that changes whenever a block hash is cached or evicted, so a caller can skip
-     * rebuilding a {@link #cachedBlockHashes} snapshot when nothing changed.
+     * A counter that changes whenever a block hash is cached or evicted or a cached block is freed
+     * or reused (what {@link #cachedBlockHashes} lists, and in which order), so a caller can skip
+     * rebuilding a snapshot when nothing changed.
      */
     public long prefixCacheVersion() {
         return prefixCacheVersion;

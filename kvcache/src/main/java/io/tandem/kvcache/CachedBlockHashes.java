@@ -63,6 +63,17 @@ public final class CachedBlockHashes {
         return Arrays.binarySearch(sorted, blockHash) >= 0;
     }
 
+    /** Equal if the block size and the hashes, in order, are. */
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof CachedBlockHashes c && c.blockSize == blockSize && Arrays.equals(c.hashes, hashes);
+    }
+
+    @Override
+    public int hashCode() {
+        return 31 * blockSize + Arrays.hashCode(hashes);
+    }
+
     @Override
     public String toString() {
         return "CachedBlockHashes[blockSize=" + blockSize + ", size=" + hashes.length + "]";
