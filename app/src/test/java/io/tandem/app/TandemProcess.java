@@ -186,6 +186,11 @@ final class TandemProcess implements AutoCloseable {
         }
     }
 
+    /** SIGKILL ({@code kill -9}: no graceful shutdown) and waits for the exit. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor(STOP_GRACE.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
     /** SIGTERM (graceful shutdown), then SIGKILL if it is still alive after {@link #STOP_GRACE}; waits for the exit. Idempotent. */
     @Override
     public void close() {

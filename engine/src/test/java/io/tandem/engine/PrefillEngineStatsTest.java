@@ -5,11 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.tandem.engine.backend.CpuBackend;
 import io.tandem.engine.model.GgufModelLoader;
 import io.tandem.engine.model.LlamaModel;
-import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.kvcache.BlockHasher;
 import io.tandem.kvcache.KvDtype;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
@@ -26,19 +24,7 @@ class PrefillEngineStatsTest {
         try (LlamaModel model = GgufModelLoader.load(ReferenceModel.ggufPath(), 0);
              CpuBackend backend = new CpuBackend(2);
              PrefillEngine prefill = new PrefillEngine("prefill-stats", model, backend, config)) {
-            CompletableFuture<PrefillResult> prefilled = new CompletableFuture<>();
-            prefill.submit(new PrefillRequest("once", once.promptTokenIds(), SamplingParams.greedy(4), 0), new PrefillCallback() {
-                @Override
-                public void onPrefilled(PrefillResult result) {
-                    prefilled.complete(result);
-                }
-
-                @Override
-                public void onFailed(Throwable error) {
-                    prefilled.completeExceptionally(error);
-                }
-            });
-            PrefillResult result = prefilled.get(30, TimeUnit.SECONDS);
+            PrefillResult result = PrefillEngineLeaseTest.prefill(prefill, once.promptTokenIds());
 
             EngineStats exported = await(prefill, s -> s.numExported() == 1);
             assertThat(exported.numRunning()).isZero();
@@ -65,7 +51,7 @@ class PrefillEngineStatsTest {
             long[] shortHashes = new long[2];
             assertThat(router.hashFullBlocks(shortPrompt, shortPrompt.length, router.extraHash(null), shortHashes)).isEqualTo(2);
 
-            prefill.release(prefillOnce(prefill, "short", shortPrompt).kvHandle().leaseId());
+            prefill.release(PrefillEngineLeaseTest.prefill(prefill, shortPrompt).kvHandle().leaseId());
             EngineStats afterShort = await(prefill, s -> s.prefixCacheQueries() == 40 && s.numExported() == 0
                     && s.numRunning() == 0);
             assertThat(afterShort.cachedBlockHashes().blockSize()).isEqualTo(16);
@@ -75,7 +61,7 @@ class PrefillEngineStatsTest {
             long[] longHashes = new long[31];
             for (int p = 0; p < 4; p++) {
                 int[] longPrompt = tokens(500, 7 + p);
-                prefill.release(prefillOnce(prefill, "long-" + p, longPrompt).kvHandle().leaseId());
+                prefill.release(PrefillEngineLeaseTest.prefill(prefill, longPrompt).kvHandle().leaseId());
                 router.hashFullBlocks(longPrompt, longPrompt.length, router.extraHash(null), longHashes);
                 long queried = 40 + 500L * (p + 1);
                 EngineStats stats = await(prefill, s -> s.prefixCacheQueries() == queried && s.numExported() == 0
@@ -99,22 +85,6 @@ class PrefillEngineStatsTest {
             t[i] = 1 + (i * 31 + seed * 17) % 500;
         }
         return t;
-    }
-
-    private static PrefillResult prefillOnce(PrefillEngine prefill, String id, int[] prompt) throws Exception {
-        CompletableFuture<PrefillResult> prefilled = new CompletableFuture<>();
-        assertThat(prefill.submit(new PrefillRequest(id, prompt, SamplingParams.greedy(4), 0), new PrefillCallback() {
-            @Override
-            public void onPrefilled(PrefillResult result) {
-                prefilled.complete(result);
-            }
-
-            @Override
-            public void onFailed(Throwable error) {
-                prefilled.completeExceptionally(error);
-            }
-        })).isTrue();
-        return prefilled.get(30, TimeUnit.SECONDS);
     }
 
     /** Polls the published snapshot until {@code condition} holds. */

@@ -26,16 +26,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * holding the prefix thus keeps getting it until its queue is longer than the work the cache
  * saves, then requests spread. Equal costs take turns. Decode: {@link DecodeBalancer}.
  */
-public final class KvAwarePolicy implements RoutingPolicy {
+public final class KvAwarePolicy extends LoadAwarePolicy {
     /** Default {@link #overlapWeight()}: one queued token weighs as much as one uncached one. */
     public static final double DEFAULT_OVERLAP_WEIGHT = 1.0;
 
     private final String modelId;
     private final double overlapWeight;
     private final CheapestWorker prefill = new CheapestWorker();
-    private final InFlightCounter prefillTokens = new InFlightCounter();
     private final ConcurrentHashMap<PrefillWorkerClient, RoutedPrefixes> routed = new ConcurrentHashMap<>();
-    private final DecodeBalancer decode = new DecodeBalancer();
 
     /**
      * @param modelId       the served model's id, part of every block hash (the workers' {@code model.id()})
@@ -59,7 +57,7 @@ public final class KvAwarePolicy implements RoutingPolicy {
         PromptBlocks prompt = new PromptBlocks(promptTokens, cacheSalt);
         long now = System.nanoTime();
         PrefillWorkerClient w = prefill.choose(workers, x -> overlapWeight * uncachedTokens(x, prompt, now)
-                + Math.max(x.load().queuedPrefillTokens(), prefillTokens.get(x)));
+                + queuedPrefillTokens(x));
         if (w == null) {
             return null;
         }
@@ -71,21 +69,6 @@ public final class KvAwarePolicy implements RoutingPolicy {
             routed.computeIfAbsent(w, k -> new RoutedPrefixes()).remember(hashes, hashes.length, now);
         }
         return new PrefillRoute(w, uncached);
-    }
-
-    @Override
-    public void prefillEnded(PrefillRoute route) {
-        prefillTokens.add(route.worker(), -route.numPrefillTokens());
-    }
-
-    @Override
-    public DecodeWorkerClient chooseDecode(List<DecodeWorkerClient> workers) {
-        return decode.choose(workers);
-    }
-
-    @Override
-    public void decodeEnded(DecodeWorkerClient worker) {
-        decode.ended(worker);
     }
 
     /**

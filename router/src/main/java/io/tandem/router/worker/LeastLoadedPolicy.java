@@ -8,38 +8,20 @@ import java.util.List;
  * the worker and not seen prefilled, whichever is more), ties going to fewer waiting sequences;
  * for decode see {@link DecodeBalancer}. Equal workers take turns.
  */
-public final class LeastLoadedPolicy implements RoutingPolicy {
+public final class LeastLoadedPolicy extends LoadAwarePolicy {
     private final CheapestWorker prefill = new CheapestWorker();
-    private final InFlightCounter prefillTokens = new InFlightCounter();
-    private final DecodeBalancer decode = new DecodeBalancer();
 
     @Override
     public PrefillRoute choosePrefill(List<PrefillWorkerClient> workers, int[] promptTokens, String cacheSalt) {
         PrefillWorkerClient w = prefill.choose(workers, x -> {
             WorkerLoad load = x.load();
             // waiting sequences in [0, 1): a tie-break under one token
-            return Math.max(load.queuedPrefillTokens(), prefillTokens.get(x))
-                    + (double) load.numWaiting() / (load.numWaiting() + 1);
+            return queuedPrefillTokens(x) + (double) load.numWaiting() / (load.numWaiting() + 1);
         });
         if (w == null) {
             return null;
         }
         prefillTokens.add(w, promptTokens.length);
         return new PrefillRoute(w, promptTokens.length);
-    }
-
-    @Override
-    public void prefillEnded(PrefillRoute route) {
-        prefillTokens.add(route.worker(), -route.numPrefillTokens());
-    }
-
-    @Override
-    public DecodeWorkerClient chooseDecode(List<DecodeWorkerClient> workers) {
-        return decode.choose(workers);
-    }
-
-    @Override
-    public void decodeEnded(DecodeWorkerClient worker) {
-        decode.ended(worker);
     }
 }

@@ -23,11 +23,12 @@ final class LoadedWorkers {
         return new WorkerLoad(true, numRunning, 0, 0, numFreeBlocks, 100, CachedBlockHashes.NONE);
     }
 
-    static final class Prefill implements PrefillWorkerClient {
+    /** An id and a load the test sets. */
+    abstract static class Loaded implements WorkerClient {
         private final String id;
         volatile WorkerLoad load;
 
-        Prefill(String id, WorkerLoad load) {
+        Loaded(String id, WorkerLoad load) {
             this.id = id;
             this.load = load;
         }
@@ -42,16 +43,8 @@ final class LoadedWorkers {
             return load;
         }
 
-        @Override
-        public boolean prefill(PrefillRequest request, PrefillCallback callback) {
-            throw new AssertionError("a policy test sends no work");
-        }
-
-        @Override
+        /** Both client interfaces have it; nothing was sent, so nothing to cancel. */
         public void cancel(String requestId) {}
-
-        @Override
-        public void release(KvHandle handle) {}
 
         @Override
         public void close() {}
@@ -62,39 +55,28 @@ final class LoadedWorkers {
         }
     }
 
-    static final class Decode implements DecodeWorkerClient {
-        private final String id;
-        volatile WorkerLoad load;
+    static final class Prefill extends Loaded implements PrefillWorkerClient {
+        Prefill(String id, WorkerLoad load) {
+            super(id, load);
+        }
 
+        @Override
+        public boolean prefill(PrefillRequest request, PrefillCallback callback) {
+            throw new AssertionError("a policy test sends no work");
+        }
+
+        @Override
+        public void release(KvHandle handle) {}
+    }
+
+    static final class Decode extends Loaded implements DecodeWorkerClient {
         Decode(String id, WorkerLoad load) {
-            this.id = id;
-            this.load = load;
-        }
-
-        @Override
-        public String workerId() {
-            return id;
-        }
-
-        @Override
-        public WorkerLoad load() {
-            return load;
+            super(id, load);
         }
 
         @Override
         public boolean decode(DecodeRequest request, TokenSink sink, Runnable notAccepted) {
             throw new AssertionError("a policy test sends no work");
-        }
-
-        @Override
-        public void cancel(String requestId) {}
-
-        @Override
-        public void close() {}
-
-        @Override
-        public String toString() {
-            return id;
         }
     }
 }
