@@ -18,13 +18,13 @@ final class DecodeBalancer {
     DecodeWorkerClient choose(List<DecodeWorkerClient> workers) {
         DecodeWorkerClient w = cheapest.choose(workers, this::cost);
         if (w != null) {
-            sequences.add(w, 1);
+            sequences.started(w, 1);
         }
         return w;
     }
 
     void ended(DecodeWorkerClient worker) {
-        sequences.add(worker, -1);
+        sequences.ended(worker, 1, InFlightCounter.START_UNKNOWN);
     }
 
     /** Sequences, plus the used share of KV blocks in [0, 1] as the tie-break. */

@@ -15,8 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * where {@code uncachedPrefillTokens} is the prompt less its longest leading run of full blocks the
  * worker holds (the uncached prefill blocks, counted in tokens so both terms share a unit), and
- * {@code queuedPrefillTokens} is what the worker last reported, or the prefill tokens this router
- * has sent it and not seen prefilled, whichever is more. The run is found by hashing the prompt
+ * {@code queuedPrefillTokens} is what the worker last reported less the prefills this router saw
+ * end since, or the prefill tokens this router has sent it and not seen prefilled, whichever is
+ * more ({@link InFlightCounter#estimate}). The run is found by hashing the prompt
  * with the workers' own {@link BlockHasher} (the worker's reported block size, the model id, the
  * request's cache salt) and looking each hash up in the worker's reported {@code
  * cached_block_hashes} and in the prefixes this router sent it in the last seconds ({@link
@@ -62,13 +63,13 @@ public final class KvAwarePolicy extends LoadAwarePolicy {
             return null;
         }
         long uncached = uncachedTokens(w, prompt, now);
-        prefillTokens.add(w, uncached);
+        prefillTokens.started(w, uncached);
         int blockSize = w.load().cachedBlockHashes().blockSize();
         if (blockSize > 0) {
             long[] hashes = prompt.hashes(blockSize);
             routed.computeIfAbsent(w, k -> new RoutedPrefixes()).remember(hashes, hashes.length, now);
         }
-        return new PrefillRoute(w, uncached);
+        return new PrefillRoute(w, uncached, now);
     }
 
     /**

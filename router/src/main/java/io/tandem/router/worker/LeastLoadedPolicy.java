@@ -4,8 +4,8 @@ import java.util.List;
 
 /**
  * The least busy worker of each pool ({@code least_loaded}), ignoring prefix caches: for prefill
- * the fewest queued prefill tokens (as last reported, or the prompt tokens this router has sent
- * the worker and not seen prefilled, whichever is more), ties going to fewer waiting sequences;
+ * the fewest queued prefill tokens (as last reported, corrected by the prompts this router has
+ * sent the worker and seen prefilled: {@link InFlightCounter#estimate}), ties going to fewer waiting sequences;
  * for decode see {@link DecodeBalancer}. Equal workers take turns.
  */
 public final class LeastLoadedPolicy extends LoadAwarePolicy {
@@ -21,7 +21,7 @@ public final class LeastLoadedPolicy extends LoadAwarePolicy {
         if (w == null) {
             return null;
         }
-        prefillTokens.add(w, promptTokens.length);
-        return new PrefillRoute(w, promptTokens.length);
+        prefillTokens.started(w, promptTokens.length);
+        return new PrefillRoute(w, promptTokens.length, System.nanoTime());
     }
 }

@@ -11,14 +11,15 @@ abstract sealed class LoadAwarePolicy implements RoutingPolicy permits LeastLoad
     final InFlightCounter prefillTokens = new InFlightCounter();
     private final DecodeBalancer decode = new DecodeBalancer();
 
-    /** A worker's queued prefill tokens: as last reported, or as we count them, whichever is more. */
+    /** A worker's queued prefill tokens, its report corrected by what we sent and saw end ({@link InFlightCounter#estimate}). */
     final long queuedPrefillTokens(PrefillWorkerClient worker) {
-        return Math.max(worker.load().queuedPrefillTokens(), prefillTokens.get(worker));
+        WorkerLoad load = worker.load();
+        return prefillTokens.estimate(worker, load.queuedPrefillTokens(), load.asOfNanos());
     }
 
     @Override
     public final void prefillEnded(PrefillRoute route) {
-        prefillTokens.add(route.worker(), -route.numPrefillTokens());
+        prefillTokens.ended(route.worker(), route.numPrefillTokens(), route.startedNanos());
     }
 
     @Override

@@ -76,6 +76,7 @@ final class LoadMonitor implements AutoCloseable {
         if (closed) {
             return;
         }
+        long started = System.nanoTime();
         ListenableFuture<HealthCheckResponse> health = HealthGrpc.newFutureStub(channel)
                 .withDeadlineAfter(POLL_INTERVAL)
                 .check(HealthCheckRequest.newBuilder().setService(serviceName).build());
@@ -85,7 +86,7 @@ final class LoadMonitor implements AutoCloseable {
         Futures.addCallback(report, new FutureCallback<>() {
             @Override
             public void onSuccess(LoadReport r) {
-                onReport(r);
+                onReport(r, started);
                 next();
             }
 
@@ -107,7 +108,8 @@ final class LoadMonitor implements AutoCloseable {
         }
     }
 
-    private void onReport(LoadReport r) {
+    /** @param asOfNanos when the poll started: the report's numbers are no older */
+    private void onReport(LoadReport r, long asOfNanos) {
         if (epoch != 0 && r.getEpoch() != epoch) {
             LOG.info("worker {} at {} restarted (epoch {} → {})", r.getWorkerId(), target, epoch, r.getEpoch());
         }
@@ -118,7 +120,7 @@ final class LoadMonitor implements AutoCloseable {
         epoch = r.getEpoch();
         consecutiveFailures = 0;
         load = new WorkerLoad(true, r.getNumRunning(), r.getNumWaiting(), r.getQueuedPrefillTokens(), r.getNumFreeBlocks(),
-                r.getNumTotalBlocks(), LoadReports.cachedBlockHashes(r));
+                r.getNumTotalBlocks(), LoadReports.cachedBlockHashes(r), asOfNanos);
     }
 
     private void onFailedPoll(Throwable error) {

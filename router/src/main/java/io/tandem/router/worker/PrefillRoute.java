@@ -9,8 +9,9 @@ import java.util.Objects;
  * @param numPrefillTokens prompt tokens the policy expects the worker to compute (the prompt less
  *                         the prefix it expects cached there), charged to the worker until
  *                         {@link RoutingPolicy#prefillEnded}; >= 0
+ * @param startedNanos     {@link System#nanoTime()} of the choice
  */
-public record PrefillRoute(PrefillWorkerClient worker, long numPrefillTokens) {
+public record PrefillRoute(PrefillWorkerClient worker, long numPrefillTokens, long startedNanos) {
     public PrefillRoute {
         Objects.requireNonNull(worker, "worker");
         if (numPrefillTokens < 0) {

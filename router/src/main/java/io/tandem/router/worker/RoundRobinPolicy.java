@@ -10,7 +10,7 @@ public final class RoundRobinPolicy implements RoutingPolicy {
     @Override
     public PrefillRoute choosePrefill(List<PrefillWorkerClient> workers, int[] promptTokens, String cacheSalt) {
         PrefillWorkerClient w = prefill.choose(workers, x -> 0);
-        return w == null ? null : new PrefillRoute(w, promptTokens.length);
+        return w == null ? null : new PrefillRoute(w, promptTokens.length, System.nanoTime());
     }
 
     @Override

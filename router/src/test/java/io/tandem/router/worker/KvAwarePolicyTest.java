@@ -111,6 +111,22 @@ class KvAwarePolicyTest {
     }
 
     @Test
+    void shouldNotCountAPrefillThatEndedAfterTheReportThatStillShowsItQueued() {
+        int[] prompt = prompt(130, 1);
+        PrefillRoute first = policy.choosePrefill(pool, prompt, null);
+        LoadedWorkers.Prefill holder = (LoadedWorkers.Prefill) first.worker();
+        LoadedWorkers.Prefill other = holder == a ? b : a;
+        holder.load = prefillLoad(130, none()); // a poll caught the prompt queued
+        policy.prefillEnded(first);            // then it ended
+        PrefillRoute second = policy.choosePrefill(pool, prompt, null);
+        assertThat(second.worker()).as("2 uncached + 0 queued beats 130 + 0").isSameAs(holder);
+        policy.prefillEnded(second);
+
+        holder.load = prefillLoad(130, none()); // a report taken after both ended: real queued work
+        assertThat(policy.choosePrefill(pool, prompt, null).worker()).as("2 + 130 loses to 130 + 0").isSameAs(other);
+    }
+
+    @Test
     void shouldSkipUnhealthyWorkersAndAnswerNullWhenNoneIsHealthy() {
         int[] prompt = prompt(130, 1);
         b.load = WorkerLoad.UNREACHABLE;

@@ -16,11 +16,12 @@ final class LoadedWorkers {
     private LoadedWorkers() {}
 
     static WorkerLoad prefillLoad(long queuedPrefillTokens, CachedBlockHashes cached) {
-        return new WorkerLoad(true, 0, 0, queuedPrefillTokens, 100, 100, cached);
+        return new WorkerLoad(true, 0, 0, queuedPrefillTokens, 100, 100, cached, System.nanoTime());
     }
 
     static WorkerLoad decodeLoad(int numRunning, int numFreeBlocks) {
-        return new WorkerLoad(true, numRunning, 0, 0, numFreeBlocks, 100, CachedBlockHashes.NONE);
+        return new WorkerLoad(true, numRunning, 0, 0, numFreeBlocks, 100, CachedBlockHashes.NONE,
+                System.nanoTime());
     }
 
     /** An id and a load the test sets. */
