@@ -11,7 +11,7 @@ import io.tandem.router.Router;
 import io.tandem.router.ServingMetrics;
 import io.tandem.router.worker.LocalDecodeWorker;
 import io.tandem.router.worker.LocalPrefillWorker;
-import io.tandem.router.worker.RoundRobinPolicy;
+import io.tandem.router.worker.KvAwarePolicy;
 import java.util.List;
 import io.tandem.router.template.ChatTemplates;
 
@@ -36,7 +36,7 @@ final class LocalDeployment implements AutoCloseable {
         String bos = model.tokenizer().bosId() >= 0 ? model.tokenizer().tokenText(model.tokenizer().bosId()) : "";
         this.router = new Router(model, ChatTemplates.forTemplate(model.chatTemplate(), bos),
                 List.of(new LocalPrefillWorker(prefill)), List.of(new LocalDecodeWorker("decode-0", decode)),
-                new RoundRobinPolicy(), maxInFlight, metrics);
+                new KvAwarePolicy(model.id(), KvAwarePolicy.DEFAULT_OVERLAP_WEIGHT), maxInFlight, metrics);
     }
 
     @Override

@@ -7,7 +7,6 @@ import io.tandem.router.KvTransferMode;
 import io.tandem.router.ServingMetrics;
 import io.tandem.router.grpc.GrpcServer;
 import io.tandem.router.openai.OpenAiHttpServer;
-import io.tandem.router.worker.RoundRobinPolicy;
 import io.tandem.router.worker.RoutingPolicy;
 import java.time.Duration;
 import java.util.List;
@@ -40,8 +39,10 @@ final class RouterCommand implements Callable<Integer> {
             description = "gRPC addresses of the decode workers.")
     String decode;
 
-    @Option(names = "--routing", paramLabel = "POLICY", defaultValue = "round_robin",
-            description = "How to pick workers: round_robin. Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"--routing-policy", "--routing"}, paramLabel = "POLICY", defaultValue = "kv_aware",
+            description = "How to pick workers: kv_aware (prefill by cached prefix and queued prefill tokens, "
+                    + "decode by running sequences and free KV blocks), least_loaded (the same loads, no prefix "
+                    + "cache) or round_robin. Default: ${DEFAULT-VALUE}.")
     String routing;
 
     @Option(names = "--kv-transfer-mode", paramLabel = "MODE", defaultValue = "overlap",
@@ -49,6 +50,11 @@ final class RouterCommand implements Callable<Integer> {
                     + "handle and pulls each page as soon as it is computed, while later layers and chunks compute) or "
                     + "after_prefill (the decode worker is called once the prefill has finished). Default: ${DEFAULT-VALUE}.")
     String kvTransferMode;
+    @Option(names = "--overlap-weight", paramLabel = "W", defaultValue = "1.0",
+            description = "kv_aware: weight of an uncached prompt token against a queued prefill token in the prefill "
+                    + "cost (W × uncached prefill tokens + queued prefill tokens); larger favours cache hits, 0 ignores "
+                    + "the cache. Default: ${DEFAULT-VALUE}.")
+    double overlapWeight;
 
     @Option(names = "--host", paramLabel = "HOST", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
     String host;
@@ -81,11 +87,15 @@ final class RouterCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-        RoutingPolicy policy = switch (routing) {
-            case "round_robin" -> new RoundRobinPolicy();
-            default -> throw new IllegalArgumentException("unknown --routing '" + routing + "' (expected round_robin)");
-        };
+        if (!(overlapWeight >= 0) || Double.isInfinite(overlapWeight)) {
+            throw new IllegalArgumentException("--overlap-weight must be a finite number >= 0, got " + overlapWeight);
+        }
+        if (!List.of("round_robin", "least_loaded", "kv_aware").contains(routing)) {
+            throw new IllegalArgumentException("unknown --routing-policy '" + routing
+                    + "' (expected round_robin, least_loaded or kv_aware)");
+        }
         LlamaModel model = modelOptions.load();
+        RoutingPolicy policy = RoutingPolicy.named(routing, model.id(), overlapWeight);
         PrometheusRegistry registry = new PrometheusRegistry();
         RemoteDeployment remote = new RemoteDeployment(model, prefillWorkers, decodeWorkers, policy, transferMode, maxInFlight,
                 new ServingMetrics(registry, model.id()), Duration.ofSeconds(prefillTimeoutSeconds),

@@ -89,10 +89,7 @@ final class LocalCluster implements AutoCloseable {
     List<TandemProcess> startRouters(int[]... shapes) {
         List<CompletableFuture<TandemProcess>> starts = new ArrayList<>();
         for (int[] shape : shapes) {
-            String[] args = Stream.concat(Stream.of("--prefill", grpcTargets(prefill.subList(0, shape[0])),
-                    "--decode", grpcTargets(decode.subList(0, shape[1])), "--http-port", "0", "--grpc-port", "0"),
-                    modelArgs(commonArgs)).toArray(String[]::new);
-            starts.add(startAsync(ROUTER_READY, "router", new String[0], args));
+            starts.add(startAsync(ROUTER_READY, "router", new String[0], routerArgs(shape[0], shape[1])));
         }
         List<TandemProcess> started = new ArrayList<>();
         try {
@@ -104,13 +101,12 @@ final class LocalCluster implements AutoCloseable {
     }
 
     /**
-     * Starts one router in front of the first {@code numPrefill} prefill and {@code numDecode} decode
-     * workers, with extra router options ({@code --routing}, …).
+     * Starts one router in front of the first {@code numPrefill} prefill and {@code numDecode}
+     * decode workers, with more router options (e.g. {@code --routing-policy}, {@code --max-in-flight}).
      */
-    TandemProcess startRouter(int numPrefill, int numDecode, String... routerArgs) {
-        String[] args = Stream.of(Stream.of("--prefill", grpcTargets(prefill.subList(0, numPrefill)),
-                "--decode", grpcTargets(decode.subList(0, numDecode)), "--http-port", "0", "--grpc-port", "0"),
-                Stream.of(routerArgs), modelArgs(commonArgs)).flatMap(x -> x).toArray(String[]::new);
+    TandemProcess startRouter(int numPrefill, int numDecode, String... routerOptions) {
+        String[] args = Stream.concat(Stream.of(routerArgs(numPrefill, numDecode)), Stream.of(routerOptions))
+                .toArray(String[]::new);
         List<TandemProcess> started = new ArrayList<>();
         try {
             collect(List.of(startAsync(ROUTER_READY, "router", new String[0], args)), started);
@@ -141,6 +137,12 @@ final class LocalCluster implements AutoCloseable {
 
     private static String[] concat(String[] a, String[] b) {
         return Stream.concat(Stream.of(a), Stream.of(b)).toArray(String[]::new);
+    }
+
+    private String[] routerArgs(int numPrefill, int numDecode) {
+        return Stream.concat(Stream.of("--prefill", grpcTargets(prefill.subList(0, numPrefill)),
+                "--decode", grpcTargets(decode.subList(0, numDecode)), "--http-port", "0", "--grpc-port", "0"),
+                modelArgs(commonArgs)).toArray(String[]::new);
     }
 
     private static CompletableFuture<TandemProcess> startAsync(Pattern ready, String role, String[] common, String... args) {

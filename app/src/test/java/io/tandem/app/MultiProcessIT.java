@@ -197,8 +197,8 @@ class MultiProcessIT {
 
         assertThat(result.exitCode()).as(result.output()).isZero();
         List<String> options = switch (command) {
-            case "router" -> List.of("--model", "--prefill", "--decode", "--routing", "--http-port", "--grpc-port",
-                    "--kv-transfer-mode");
+            case "router" -> List.of("--model", "--prefill", "--decode", "--routing-policy", "--overlap-weight", "--http-port",
+                    "--grpc-port", "--max-in-flight", "--kv-transfer-mode");
             case "prefill" -> List.of("--model", "--host", "--grpc-port", "--kv-port", "--metrics-port", "--worker-id",
                     "--lease-timeout");
             case "decode" -> List.of("--model", "--host", "--grpc-port", "--metrics-port", "--worker-id",

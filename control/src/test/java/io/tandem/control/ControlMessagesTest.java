@@ -12,6 +12,7 @@ import io.tandem.engine.PrefillResult;
 import io.tandem.engine.backend.RopeStyle;
 import io.tandem.engine.model.ModelConfig;
 import io.tandem.engine.sampling.SamplingParams;
+import io.tandem.kvcache.CachedBlockHashes;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvDtype;
 import io.tandem.kvcache.KvHandle;
@@ -151,6 +152,20 @@ class ControlMessagesTest {
         assertThat(report.getNumFreeBlocks()).isEqualTo(90);
         assertThat(report.getNumTotalBlocks()).isEqualTo(100);
         assertThat(report.getQueuedPrefillTokens()).isEqualTo(1234);
+        assertThat(report.getCachedBlockHashesCount()).isZero();
+    }
+
+    @Test
+    void shouldCarryCachedBlockHashesAndTheirBlockSizeThroughALoadReport() {
+        CachedBlockHashes cached = new CachedBlockHashes(16, new long[] {-7L, 42L, Long.MAX_VALUE});
+        EngineStats stats = new EngineStats(0, 0, 0, 90, 100, 0, 0, 0, 0, cached);
+        LoadReport report = LoadReports.toProto("prefill-a", 99L, WorkerRole.WORKER_ROLE_PREFILL, stats);
+        assertThat(report.getBlockSize()).isEqualTo(16);
+        assertThat(report.getCachedBlockHashesList()).containsExactly(-7L, 42L, Long.MAX_VALUE);
+        CachedBlockHashes back = LoadReports.cachedBlockHashes(report);
+        assertThat(back).isEqualTo(cached);
+        assertThat(back.contains(42L)).isTrue();
+        assertThat(back.contains(43L)).isFalse();
     }
 
     @Test

@@ -7,6 +7,7 @@ import io.tandem.engine.model.ModelRunner;
 import io.tandem.engine.sampling.Sampler;
 import io.tandem.kvcache.BlockHasher;
 import io.tandem.kvcache.BlockPool;
+import io.tandem.kvcache.CachedBlockHashes;
 import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
@@ -123,6 +124,10 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private volatile long numLeasesRenewed;
     private volatile boolean schedulingPaused;
     private volatile EngineStats stats;
+    /** The last published prefix-cache snapshot and the pool version it was taken at. */
+    private CachedBlockHashes cachedBlockHashes = CachedBlockHashes.NONE;
+    private long cachedBlockHashesVersion = -1;
+    private final long[] cachedBlockHashesScratch = new long[CachedBlockHashes.MAX_HASHES];
 
     /**
      * Allocates the KV cache and starts the engine thread.
@@ -596,7 +601,19 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             queuedTokens += p.seq.numTokens() - p.seq.numComputedTokens();
         }
         stats = new EngineStats(running, waiting.size() - running, leases.size(), kvCache.numFreeBlocks(),
-                kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0, queuedTokens);
+                kvCache.numBlocks(), kvCache.prefixCacheQueries(), kvCache.prefixCacheHits(), 0, queuedTokens,
+                cachedBlockHashes());
+    }
+
+    /** The prefix cache's hashes, taken anew only when a block was cached or evicted since the last snapshot. */
+    private CachedBlockHashes cachedBlockHashes() {
+        BlockPool pool = kvCache.blockPool();
+        if (pool.prefixCacheVersion() != cachedBlockHashesVersion) {
+            int n = pool.cachedBlockHashes(cachedBlockHashesScratch);
+            cachedBlockHashes = new CachedBlockHashes(config.blockSize(), java.util.Arrays.copyOf(cachedBlockHashesScratch, n));
+            cachedBlockHashesVersion = pool.prefixCacheVersion();
+        }
+        return cachedBlockHashes;
     }
 
     @Override

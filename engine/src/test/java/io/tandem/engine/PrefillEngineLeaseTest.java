@@ -182,7 +182,8 @@ class PrefillEngineLeaseTest {
         return validated.get(10, TimeUnit.SECONDS);
     }
 
-    private static PrefillResult prefill(PrefillEngine prefill, int[] prompt) throws Exception {
+    /** Prefills one prompt and waits for its result (30 s at most). */
+    static PrefillResult prefill(PrefillEngine prefill, int[] prompt) throws Exception {
         return submit(prefill, prompt).get(30, TimeUnit.SECONDS);
     }
 

@@ -15,6 +15,8 @@ public final class BlockPool {
     private final FreeKvCacheBlockQueue freeQueue = new FreeKvCacheBlockQueue();
     private final Long2ObjectHashMap<KvBlock> cachedBlocks = new Long2ObjectHashMap<>();
     private final boolean enablePrefixCaching;
+    /** Bumped whenever a hash enters or leaves {@link #cachedBlocks} or a cached block enters or leaves the free queue. */
+    private long prefixCacheVersion;
 
     /**
      * @param numBlocks           physical blocks, all free at start
@@ -85,6 +87,7 @@ public final class BlockPool {
         KvBlock b = blocks[blockId];
         if (b.refCount == 0) {
             freeQueue.remove(b);
+            prefixCacheVersion++;
         }
         b.refCount++;
     }
@@ -103,6 +106,7 @@ public final class BlockPool {
         }
         if (cachedBlocks.putIfAbsent(blockHash, b) == null) {
             b.blockHash = blockHash;
+            prefixCacheVersion++;
         }
     }
 
@@ -121,6 +125,9 @@ public final class BlockPool {
             }
             if (--b.refCount == 0) {
                 freeQueue.append(b);
+                if (b.blockHash != KvBlock.NO_HASH) {
+                    prefixCacheVersion++;
+                }
             }
         }
     }
@@ -131,6 +138,43 @@ public final class BlockPool {
             b.blockHash = KvBlock.NO_HASH;
         }
         cachedBlocks.clear();
+        prefixCacheVersion++;
+    }
+
+    /**
+     * A counter that changes whenever a block hash is cached or evicted or a cached block is freed
+     * or reused (what {@link #cachedBlockHashes} lists, and in which order), so a caller can skip
+     * rebuilding a snapshot when nothing changed.
+     */
+    public long prefixCacheVersion() {
+        return prefixCacheVersion;
+    }
+
+    /**
+     * Writes up to {@code out.length} hashes of cached blocks to {@code out}, those likeliest to
+     * stay longest first: blocks in use (by block id), then free blocks from the last to be evicted
+     * to the next. Because a sequence frees its tail first, a prefix's leading blocks come before
+     * its later ones, so a truncated list still holds whole leading runs of chained hashes.
+     *
+     * @return the number of hashes written
+     */
+    public int cachedBlockHashes(long[] out) {
+        if (!enablePrefixCaching) {
+            return 0;
+        }
+        int n = 0;
+        for (int i = 0; i < blocks.length && n < out.length; i++) {
+            KvBlock b = blocks[i];
+            if (b.refCount > 0 && b.blockHash != KvBlock.NO_HASH) {
+                out[n++] = b.blockHash;
+            }
+        }
+        for (KvBlock b = freeQueue.last(); b != null && n < out.length; b = freeQueue.previous(b)) {
+            if (b.blockHash != KvBlock.NO_HASH) {
+                out[n++] = b.blockHash;
+            }
+        }
+        return n;
     }
 
     /** Free block ids from next-to-evict to last; for tests and diagnostics. */
@@ -142,6 +186,7 @@ public final class BlockPool {
         if (b.blockHash != KvBlock.NO_HASH) {
             cachedBlocks.remove(b.blockHash, b);
             b.blockHash = KvBlock.NO_HASH;
+            prefixCacheVersion++;
         }
     }
 }

@@ -63,6 +63,16 @@ final class FreeKvCacheBlockQueue {
         return b.prevFree != null;
     }
 
+    /** The block evicted last (the most recently freed), or {@code null} if empty. */
+    KvBlock last() {
+        return tail.prevFree == head ? null : tail.prevFree;
+    }
+
+    /** The block freed just before {@code b} (evicted just before it), or {@code null} at the head. */
+    KvBlock previous(KvBlock b) {
+        return b.prevFree == head ? null : b.prevFree;
+    }
+
     /** Block ids from head to tail; for tests and diagnostics. */
     int[] blockIds() {
         int[] ids = new int[size];

@@ -76,4 +76,42 @@ class BlockPoolTest {
                 .isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("double free of KV block 0");
     }
+
+    @Test
+    void shouldListCachedHashesInUseFirstThenFreeOnesFromLastToBeEvictedAndForgetEvictedOnes() {
+        BlockPool pool = new BlockPool(4, true);
+        int[] ids = new int[4];
+        pool.allocate(4, ids, 0);
+        pool.cacheFullBlock(0, 10L);
+        pool.cacheFullBlock(1, 11L);
+        pool.cacheFullBlock(2, 12L);
+        // block 3 stays uncached; blocks 2 then 1 are freed (tail-first), 0 stays in use
+        long cached = pool.prefixCacheVersion();
+        pool.free(new int[] {2, 1}, 0, 2);
+        assertThat(pool.prefixCacheVersion()).as("the listing's order changed").isNotEqualTo(cached);
+        long[] out = new long[4];
+        assertThat(pool.cachedBlockHashes(out)).isEqualTo(3);
+        assertThat(out).startsWith(10L, 11L, 12L);
+
+        long before = pool.prefixCacheVersion();
+        int[] got = new int[1];
+        pool.allocate(1, got, 0); // evicts block 2, the head of the free queue
+        assertThat(got).containsExactly(2);
+        assertThat(pool.prefixCacheVersion()).isNotEqualTo(before);
+        assertThat(pool.cachedBlockHashes(out)).isEqualTo(2);
+        assertThat(out).startsWith(10L, 11L);
+
+        long[] one = new long[1];
+        assertThat(pool.cachedBlockHashes(one)).as("bounded by the output array").isEqualTo(1);
+        assertThat(one).containsExactly(10L);
+    }
+
+    @Test
+    void shouldListNoCachedHashesWhenPrefixCachingIsOff() {
+        BlockPool pool = new BlockPool(2, false);
+        int[] ids = new int[1];
+        pool.allocate(1, ids, 0);
+        pool.cacheFullBlock(0, 10L);
+        assertThat(pool.cachedBlockHashes(new long[2])).isZero();
+    }
 }

@@ -11,6 +11,7 @@ import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.engine.tokenizer.Tokenizer;
 import io.tandem.kvcache.KvHandle;
 import io.tandem.router.worker.DecodeWorkerClient;
+import io.tandem.router.worker.PrefillRoute;
 import io.tandem.router.worker.PrefillWorkerClient;
 import io.tandem.router.worker.RoutingPolicy;
 import java.time.Instant;
@@ -103,21 +104,23 @@ public final class Router implements GenerationService, AutoCloseable {
             sampling = sampling.withMaxTokens(Math.max(1, model.config().contextLength() - prompt.length));
         }
         validate(prompt, sampling);
-        PrefillWorkerClient prefill = routing.choosePrefill(prefillWorkers, prompt);
-        if (prefill == null) {
-            throw new OverloadedException("no healthy prefill worker", 1);
-        }
         if (inFlight.incrementAndGet() > maxInFlight) {
             inFlight.decrementAndGet();
             throw new OverloadedException("server is at its limit of " + maxInFlight + " requests in flight", 1);
         }
+        PrefillRoute route = routing.choosePrefill(prefillWorkers, prompt, request.cacheSalt());
+        if (route == null) {
+            inFlight.decrementAndGet();
+            throw new OverloadedException("no healthy prefill worker", 1);
+        }
         String engineId = request.requestId() + "#" + nextId.incrementAndGet();
         long seed = sampling.seed() != null ? sampling.seed() : ThreadLocalRandom.current().nextLong();
         boolean early = transferMode == KvTransferMode.OVERLAP && sampling.maxTokens() > 1;
-        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), prefill, early);
+        Flow flow = new Flow(engineId, prompt, sampling, seed, System.nanoTime(), route, early);
         flow.output = new RequestOutput(sampling.maxTokens(), prompt, tokenizer, sampling.stop(), outputExecutor,
                 listener, flow::cancel, flow);
-        if (!prefill.prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt(), early), flow)) {
+        if (!route.worker().prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt(), early), flow)) {
+            flow.prefillEnded();
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
         }
@@ -177,18 +180,22 @@ public final class Router implements GenerationService, AutoCloseable {
         final long seed;
         final AtomicBoolean cancelled = new AtomicBoolean();
         final AtomicBoolean finished = new AtomicBoolean();
+        final PrefillRoute route;
         final PrefillWorkerClient prefill;
         /** The decode side starts on the early KV handle ({@link KvTransferMode#OVERLAP}). */
         final boolean early;
         volatile boolean prefilled;
+        final AtomicBoolean prefillEnded = new AtomicBoolean();
+        final AtomicBoolean decodeEnded = new AtomicBoolean();
         volatile DecodeWorkerClient decode;
         RequestOutput output;
 
-        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos,
-             PrefillWorkerClient prefill, boolean early) {
+        Flow(String engineId, int[] prompt, SamplingParams sampling, long seed, long arrivalNanos, PrefillRoute route,
+             boolean early) {
             this.engineId = engineId;
+            this.route = route;
+            this.prefill = route.worker();
             this.early = early;
-            this.prefill = prefill;
             this.arrivalNanos = arrivalNanos;
             this.prompt = prompt;
             this.sampling = sampling;
@@ -212,6 +219,9 @@ public final class Router implements GenerationService, AutoCloseable {
                 return;
             }
             decode = d;
+            if (finished.get()) {
+                decodeEnded(); // the request ended (client gone) between the choice and here
+            }
             DecodeRequest request = new DecodeRequest(engineId, prompt, DecodeRequest.FIRST_TOKEN_PENDING, handle,
                     sampling, seed);
             if (!d.decode(request, output, () -> prefill.release(handle))) {
@@ -224,6 +234,7 @@ public final class Router implements GenerationService, AutoCloseable {
 
         @Override
         public void onPrefilled(PrefillResult result) {
+            prefillEnded();
             queueNanos = result.queueNanos();
             int first = result.firstToken();
             if (early) {
@@ -249,6 +260,9 @@ public final class Router implements GenerationService, AutoCloseable {
                 return;
             }
             decode = d;
+            if (finished.get()) {
+                decodeEnded(); // the request ended (client gone) between the choice and here
+            }
             // A Decode call that ends before the worker took the handle leaves it ours to release.
             if (!d.decode(new DecodeRequest(engineId, prompt, first, result.kvHandle(), sampling, seed), output,
                     () -> prefill.release(result.kvHandle()))) {
@@ -261,6 +275,7 @@ public final class Router implements GenerationService, AutoCloseable {
 
         @Override
         public void onFailed(Throwable error) {
+            prefillEnded();
             // Overlap: a prefill cancelled by someone else than our client (its decode worker gave
             // the lease back, say) failed the request.
             boolean aborted = error instanceof java.util.concurrent.CancellationException && (!early || cancelled.get());
@@ -272,6 +287,20 @@ public final class Router implements GenerationService, AutoCloseable {
             DecodeWorkerClient d = decode;
             if (early && d != null) {
                 d.cancel(engineId); // its pull would fail too (PREFILL_ABORTED); end it at once
+            }
+        }
+
+        /** Tells the policy the prefill no longer loads its worker; once, however it ended. */
+        void prefillEnded() {
+            if (prefillEnded.compareAndSet(false, true)) {
+                routing.prefillEnded(route);
+            }
+        }
+
+        /** Tells the policy the sequence no longer loads its decode worker; once. */
+        void decodeEnded() {
+            if (decodeEnded.compareAndSet(false, true)) {
+                routing.decodeEnded(decode);
             }
         }
 
@@ -295,6 +324,9 @@ public final class Router implements GenerationService, AutoCloseable {
         public void onDone(FinishReason reason, long[] tokenNanos, int numTokens) {
             if (finished.compareAndSet(false, true)) {
                 inFlight.decrementAndGet();
+                if (decode != null) {
+                    decodeEnded();
+                }
                 if (reason != null) {
                     metrics.recordFinished(arrivalNanos, queueNanos, tokenNanos, numTokens, prompt.length, reason);
                 }

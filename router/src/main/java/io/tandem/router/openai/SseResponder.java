@@ -22,8 +22,10 @@ import java.util.function.Consumer;
 /**
  * Streaming answer as server-sent events over chunked transfer: one {@code data: {json}\n\n} event
  * per text delta, a last chunk with {@code finish_reason}, a usage chunk when
- * {@code stream_options.include_usage}, then {@code data: [DONE]\n\n}. A failure after the headers
- * went out becomes a {@code data: {"error": …}} event followed by {@code [DONE]}.
+ * {@code stream_options.include_usage}, then {@code data: [DONE]\n\n}. The headers go out with the
+ * first event, so a request that fails before its first token (a worker's queue is full: 429 with
+ * {@code Retry-After}) still gets its HTTP status and an OpenAI error object; a failure after the
+ * headers went out becomes a {@code data: {"error": …}} event followed by {@code [DONE]}.
  */
 final class SseResponder extends GenerationResponder {
 
@@ -41,8 +43,17 @@ final class SseResponder extends GenerationResponder {
         this.chat = request.endpoint() == OpenAiRequest.Endpoint.CHAT_COMPLETIONS;
     }
 
+    private boolean headSent;
+
+    /** Nothing yet: the head waits for the first event (see the class comment). */
     @Override
-    void start() {
+    void start() {}
+
+    private void sendHead() {
+        if (headSent) {
+            return;
+        }
+        headSent = true;
         HttpResponse head = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
         head.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/event-stream; charset=utf-8");
         head.headers().set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_CACHE);
@@ -52,7 +63,6 @@ final class SseResponder extends GenerationResponder {
         if (chat) {
             event(responses.chatChunk("assistant", "", null, request.includeUsage()));
         }
-        ctx.flush();
     }
 
     @Override
@@ -60,6 +70,7 @@ final class SseResponder extends GenerationResponder {
         if (textDelta.isEmpty()) {
             return;
         }
+        sendHead();
         event(chat
                 ? responses.chatChunk(null, textDelta, null, request.includeUsage())
                 : responses.completionChunk(textDelta, null, request.includeUsage()));
@@ -68,6 +79,7 @@ final class SseResponder extends GenerationResponder {
 
     @Override
     ChannelFuture finish(FinishReason reason, Usage usage) {
+        sendHead();
         event(chat
                 ? responses.chatChunk(null, null, reason, request.includeUsage())
                 : responses.completionChunk("", reason, request.includeUsage()));
@@ -79,6 +91,10 @@ final class SseResponder extends GenerationResponder {
 
     @Override
     ChannelFuture fail(OpenAiError error) {
+        if (!headSent) {
+            headSent = true;
+            return ctx.writeAndFlush(HttpResponses.error(error, json(error.toJson()), keepAlive));
+        }
         event(error.toJson());
         return done();
     }

@@ -7,7 +7,7 @@ import io.tandem.engine.TokenSink;
  * The router's handle on one decode worker: the in-process engine of {@code tandem serve}, or a
  * remote {@code tandem decode} process reached over gRPC. Methods never block the caller.
  */
-public interface DecodeWorkerClient extends AutoCloseable {
+public interface DecodeWorkerClient extends WorkerClient {
     String workerId();
 
     /**

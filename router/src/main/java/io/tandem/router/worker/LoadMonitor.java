@@ -8,6 +8,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.tandem.control.LoadReports;
 import io.tandem.proto.v1.LoadReport;
 import java.time.Duration;
 import java.util.concurrent.ScheduledExecutorService;
@@ -75,6 +76,7 @@ final class LoadMonitor implements AutoCloseable {
         if (closed) {
             return;
         }
+        long started = System.nanoTime();
         ListenableFuture<HealthCheckResponse> health = HealthGrpc.newFutureStub(channel)
                 .withDeadlineAfter(POLL_INTERVAL)
                 .check(HealthCheckRequest.newBuilder().setService(serviceName).build());
@@ -84,7 +86,7 @@ final class LoadMonitor implements AutoCloseable {
         Futures.addCallback(report, new FutureCallback<>() {
             @Override
             public void onSuccess(LoadReport r) {
-                onReport(r);
+                onReport(r, started);
                 next();
             }
 
@@ -106,7 +108,8 @@ final class LoadMonitor implements AutoCloseable {
         }
     }
 
-    private void onReport(LoadReport r) {
+    /** @param asOfNanos when the poll started: the report's numbers are no older */
+    private void onReport(LoadReport r, long asOfNanos) {
         if (epoch != 0 && r.getEpoch() != epoch) {
             LOG.info("worker {} at {} restarted (epoch {} → {})", r.getWorkerId(), target, epoch, r.getEpoch());
         }
@@ -117,7 +120,7 @@ final class LoadMonitor implements AutoCloseable {
         epoch = r.getEpoch();
         consecutiveFailures = 0;
         load = new WorkerLoad(true, r.getNumRunning(), r.getNumWaiting(), r.getQueuedPrefillTokens(), r.getNumFreeBlocks(),
-                r.getNumTotalBlocks());
+                r.getNumTotalBlocks(), LoadReports.cachedBlockHashes(r), asOfNanos);
     }
 
     private void onFailedPoll(Throwable error) {

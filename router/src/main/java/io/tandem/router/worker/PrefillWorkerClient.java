@@ -8,7 +8,7 @@ import io.tandem.kvcache.KvHandle;
  * The router's handle on one prefill worker: the in-process engine of {@code tandem serve}, or a
  * remote {@code tandem prefill} process reached over gRPC. Methods never block the caller.
  */
-public interface PrefillWorkerClient extends AutoCloseable {
+public interface PrefillWorkerClient extends WorkerClient {
     /** Stable id of the worker (the {@code workerId} of the KV handles it exports). */
     String workerId();
 

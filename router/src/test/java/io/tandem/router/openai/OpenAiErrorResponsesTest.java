@@ -22,6 +22,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Every way a request can be wrong, and the OpenAI error object and status the client gets. */
 @ExtendWith(NoNettyLeaks.class)
@@ -156,6 +157,18 @@ class OpenAiErrorResponsesTest {
 
         assertThat(response.statusCode()).isEqualTo(429);
         assertThat(response.headers().firstValue("retry-after")).hasValue(String.valueOf(EchoGenerationService.RETRY_AFTER_SECONDS));
+        assertThat(json(response.body()).get("error").get("type").asText()).isEqualTo("overloaded_error");
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void shouldAnswer429WithRetryAfterWhenAWorkerRefusesTheRequestBeforeItsFirstToken(boolean stream) {
+        HttpResponse<String> response = client.post(COMPLETIONS,
+                "{\"prompt\": \"" + EchoGenerationService.OVERLOAD_LATER_PROMPT + "\", \"stream\": " + stream + "}");
+
+        assertThat(response.statusCode()).isEqualTo(429);
+        assertThat(response.headers().firstValue("retry-after")).hasValue(String.valueOf(EchoGenerationService.RETRY_AFTER_SECONDS));
+        assertThat(response.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).contains("json"));
         assertThat(json(response.body()).get("error").get("type").asText()).isEqualTo("overloaded_error");
     }
 

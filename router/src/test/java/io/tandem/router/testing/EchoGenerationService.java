@@ -34,6 +34,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *     {@link InvalidArgumentException} on {@code prompt}, as the router's context-length check.</li>
  * <li>Prompt {@value #OVERLOAD_PROMPT}: {@link OverloadedException}, retry after
  *     {@value #RETRY_AFTER_SECONDS} s.</li>
+ * <li>Prompt {@value #OVERLOAD_LATER_PROMPT}: admitted, then {@code onError} with
+ *     {@link OverloadedException} before any token (a worker whose queue is full), retry after
+ *     {@value #RETRY_AFTER_SECONDS} s.</li>
  * <li>Prompt starting with {@value #FAIL_PREFIX}: one token, then {@code onError}.</li>
  * <li>Prompt starting with {@value #HOLD_PREFIX}: the whole echo, then no finish until cancelled.</li>
  * </ul>
@@ -49,6 +52,7 @@ public final class EchoGenerationService implements GenerationService, AutoClose
     public static final long CREATED = 1_700_000_000L;
     public static final String INVALID_PROMPT = "boom";
     public static final String OVERLOAD_PROMPT = "overload";
+    public static final String OVERLOAD_LATER_PROMPT = "refused later";
     public static final int RETRY_AFTER_SECONDS = 7;
     public static final String FAIL_PREFIX = "fail";
     public static final String HOLD_PREFIX = "hold";
@@ -85,6 +89,13 @@ public final class EchoGenerationService implements GenerationService, AutoClose
             throw new OverloadedException("the admission queue is full", RETRY_AFTER_SECONDS);
         }
         admitted.add(request);
+        if (prompt.equals(OVERLOAD_LATER_PROMPT)) {
+            engine.execute(() -> {
+                listener.onError(new OverloadedException("prefill queue is full", RETRY_AFTER_SECONDS));
+                finished.add(request.requestId());
+            });
+            return () -> {};
+        }
         EchoStream stream = new EchoStream(request, prompt, listener);
         engine.execute(stream);
         return stream;
