@@ -13,6 +13,7 @@
 #   DECODE_THREADS   compute threads of the decode worker [1]
 #   RATE             offered load, requests/s (Poisson) [0.5]    NUM_PROMPTS  requests per run [24]
 #   MAX_CONCURRENCY  client-side cap [16]     INPUT_LEN  prompt tokens [128]    OUTPUT_LEN  output tokens [32]
+#   AFTER_PREFILL=1  also run the 1P1D cluster with --kv-transfer-mode after_prefill (default: overlap only)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$(mktemp -d /tmp/tandem-disagg.XXXXXX)}
@@ -68,11 +69,20 @@ warmup "$endpoint"
 bench serve "$endpoint"
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=""
 
-# shellcheck disable=SC2086
-RUN_DIR="$out/cluster" DETACH=1 READY_TIMEOUT=600 \
-  PREFILL_ARGS="--threads ${PREFILL_THREADS:-1}" DECODE_ARGS="--threads ${DECODE_THREADS:-1}" \
-  "$repo/deploy/local/cluster.sh" 1 1 $model_args > "$out/cluster.out" 2> "$out/cluster.log"
-endpoint=$(awk '$1 == "http" { print $2 }' "$out/cluster/endpoints")
-warmup "$endpoint"
-bench 1P1D "$endpoint"
+cluster_bench() { # name router options...
+  local name=$1; shift
+  # shellcheck disable=SC2086
+  RUN_DIR="$out/cluster" DETACH=1 READY_TIMEOUT=600 ROUTER_ARGS="$*" \
+    PREFILL_ARGS="--threads ${PREFILL_THREADS:-1}" DECODE_ARGS="--threads ${DECODE_THREADS:-1}" \
+    "$repo/deploy/local/cluster.sh" 1 1 $model_args > "$out/$name-cluster.out" 2> "$out/$name-cluster.log"
+  endpoint=$(awk '$1 == "http" { print $2 }' "$out/cluster/endpoints")
+  warmup "$endpoint"
+  bench "$name" "$endpoint"
+  RUN_DIR="$out/cluster" "$repo/deploy/local/cluster.sh" stop > /dev/null 2>&1
+}
+
+cluster_bench 1P1D
+if [ "${AFTER_PREFILL:-0}" = 1 ]; then
+  cluster_bench 1P1D-after --kv-transfer-mode after_prefill
+fi
 uptime
