@@ -299,6 +299,45 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         return enqueue(new ValidateLease(epoch, leaseId, blockIds, onValidated));
     }
 
+    /**
+     * The same check as {@link #validateLease}, answered at once on the calling thread from the
+     * data plane's view of live leases, so that a pull never waits for the engine thread to finish
+     * a prefill step (a step of a few hundred tokens of a 1B model takes seconds on a CPU; a pull
+     * of a prompt in that very step would otherwise see its first page only after the step). The
+     * lease's deadline is then pushed back on the engine thread, between steps and so before the
+     * next expiry check. Thread-safe; never blocks.
+     *
+     * @return {@link KvTransferStatus#OK}, {@link KvTransferStatus#STALE_EPOCH},
+     *         {@link KvTransferStatus#UNKNOWN_LEASE} or {@link KvTransferStatus#BAD_BLOCK_ID}, as
+     *         {@link #validateLease} would
+     */
+    public KvTransferStatus checkLeaseForPull(long epoch, long leaseId, int[] blockIds) {
+        if (epoch != this.epoch) {
+            return KvTransferStatus.STALE_EPOCH;
+        }
+        int[] held = liveLeaseBlocks.get(leaseId);
+        if (held == null) {
+            return KvTransferStatus.UNKNOWN_LEASE;
+        }
+        for (int blockId : blockIds) {
+            boolean found = false;
+            for (int h : held) {
+                if (h == blockId) {
+                    found = true;
+                    break;
+                }
+            }
+            if (!found) {
+                return KvTransferStatus.BAD_BLOCK_ID;
+            }
+        }
+        if (!enqueue(new ValidateLease(epoch, leaseId, blockIds, ignored -> { }))) {
+            LOG.warn("prefill worker {}: engine queue full or closed; lease {} not extended for its pull (its holder's "
+                    + "renewals still keep it)", workerId, leaseId);
+        }
+        return KvTransferStatus.OK;
+    }
+
     @Override
     protected void onCommand(Command command) {
         switch (command) {

@@ -17,6 +17,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Timeout;
 
 /**
@@ -95,8 +97,11 @@ class PrefillEngineLeaseTest {
         }
     }
 
-    @Test
-    void shouldValidateALeaseByEpochLeaseIdAndBlockIds() throws Exception {
+    /** {@code onEngineThread}: {@link PrefillEngine#validateLease}; else {@link PrefillEngine#checkLeaseForPull}. */
+    @ParameterizedTest(name = "on the engine thread: {0}")
+    @ValueSource(booleans = {true, false})
+    void shouldValidateALeaseByEpochLeaseIdAndBlockIds(boolean onEngineThread) throws Exception {
+        this.onEngineThread = onEngineThread;
         try (PrefillEngine prefill = newEngine(64)) {
             KvHandle handle = prefill(prefill, storyPrompt(40)).kvHandle();
             int[] blocks = handle.blockIds();
@@ -114,14 +119,16 @@ class PrefillEngineLeaseTest {
                     .isEqualTo(KvTransferStatus.BAD_BLOCK_ID);
 
             prefill.release(leaseId);
-            assertThat(validate(prefill, epoch, leaseId, blocks)).as("after release").isEqualTo(KvTransferStatus.UNKNOWN_LEASE);
             EngineStats released = PrefillEngineStatsTest.await(prefill, s -> s.numExported() == 0);
             assertThat(released.numFreeBlocks()).isEqualTo(released.numTotalBlocks());
+            assertThat(validate(prefill, epoch, leaseId, blocks)).as("after release").isEqualTo(KvTransferStatus.UNKNOWN_LEASE);
         }
     }
 
-    @Test
-    void shouldKeepALeaseForAnotherLeaseTimeoutAfterEachPassedValidation() throws Exception {
+    @ParameterizedTest(name = "on the engine thread: {0}")
+    @ValueSource(booleans = {true, false})
+    void shouldKeepALeaseForAnotherLeaseTimeoutAfterEachPassedValidation(boolean onEngineThread) throws Exception {
+        this.onEngineThread = onEngineThread;
         try (PrefillEngine prefill = newEngine(64)) {
             KvHandle handle = prefill(prefill, ReferenceModel.cases().get(1).promptTokenIds()).kvHandle();
             long validateUntil = System.nanoTime() + 3 * LEASE_TIMEOUT.toNanos();
@@ -176,7 +183,12 @@ class PrefillEngineLeaseTest {
         return prompt;
     }
 
-    private static KvTransferStatus validate(PrefillEngine prefill, long epoch, long leaseId, int[] blockIds) throws Exception {
+    private boolean onEngineThread = true;
+
+    private KvTransferStatus validate(PrefillEngine prefill, long epoch, long leaseId, int[] blockIds) throws Exception {
+        if (!onEngineThread) {
+            return prefill.checkLeaseForPull(epoch, leaseId, blockIds);
+        }
         CompletableFuture<KvTransferStatus> validated = new CompletableFuture<>();
         assertThat(prefill.validateLease(epoch, leaseId, blockIds, validated::complete)).isTrue();
         return validated.get(10, TimeUnit.SECONDS);

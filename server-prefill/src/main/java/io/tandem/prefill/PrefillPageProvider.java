@@ -45,8 +45,8 @@ final class PrefillPageProvider implements KvPageProvider {
     }
 
     /**
-     * Asks the engine thread; completes there. A full command queue (or a closed engine) fails the
-     * stage, which the server sends as {@link KvTransferStatus#INTERNAL}.
+     * Answers from the engine's concurrent view of live leases ({@link PrefillEngine#checkLeaseForPull}),
+     * without waiting for the engine thread to end its current prefill step.
      */
     @Override
     public CompletionStage<KvTransferStatus> validate(long epoch, long leaseId, int[] blockIds) {
@@ -61,9 +61,10 @@ final class PrefillPageProvider implements KvPageProvider {
     }
 
     private void askEngine(long epoch, long leaseId, int[] blockIds, CompletableFuture<KvTransferStatus> validated) {
-        if (!engine.validateLease(epoch, leaseId, blockIds, validated::complete)) {
-            validated.completeExceptionally(new IllegalStateException(
-                    "prefill worker " + engine.workerId() + ": engine queue is full or closed"));
+        try {
+            validated.complete(engine.checkLeaseForPull(epoch, leaseId, blockIds));
+        } catch (RuntimeException e) {
+            validated.completeExceptionally(e);
         }
     }
 
