@@ -147,6 +147,27 @@ class KvTransferOverlapTest {
     }
 
     @Test
+    void shouldAnswerAPullsLeaseCheckWhileTheEngineThreadIsBusy() throws Exception {
+        PrefillPageProvider provider = new PrefillPageProvider(prefill, Duration.ZERO);
+        CompletableFuture<KvTransferStatus> checkedOnEngineThread = new CompletableFuture<>();
+        Outcome outcome = new Outcome(prefill) {
+            @Override
+            public void onKvHandle(KvHandle h) {
+                // the engine thread is inside its step here: a check that needed it could not answer
+                checkedOnEngineThread.complete(provider.validate(h.epoch(), h.leaseId(), h.blockIds())
+                        .toCompletableFuture().getNow(null));
+                super.onKvHandle(h);
+            }
+        };
+        assertThat(prefill.submit(new PrefillRequest("busy", longest.promptTokens(), SamplingParams.greedy(4), 0L, null,
+                true), outcome)).isTrue();
+        assertThat(checkedOnEngineThread.get(10, TimeUnit.SECONDS)).isEqualTo(KvTransferStatus.OK);
+        prefill.resumeScheduling();
+        KvHandle handle = outcome.result.get(30, TimeUnit.SECONDS).kvHandle();
+        prefill.release(handle.leaseId());
+    }
+
+    @Test
     void shouldGenerateTheReferenceContinuationWhenDecodeStartsOnTheEarlyHandle() throws Exception {
         int[] prompt = longest.promptTokens();
         int n = longest.tandemMaxTokens();
