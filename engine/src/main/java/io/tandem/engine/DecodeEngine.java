@@ -81,6 +81,9 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     private final Sampler sampler;
     private final ForwardBatch batch;
     private final KvTransport transport;
+    /** {@link #renewWaitingLeases}: a third of the lease timeout. */
+    private final long leaseRenewalIntervalNanos;
+    private long lastLeaseRenewalNanos = System.nanoTime();
     private final Tokenizer tokenizer;
     private final int contextLength;
     private final int maxNumSeqs;
@@ -112,6 +115,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         this.sampler = new Sampler(mc.vocabSize());
         this.batch = new ForwardBatch(maxNumSeqs + tokenBudget, maxNumSeqs);
         this.transport = transport;
+        this.leaseRenewalIntervalNanos = Math.max(1, config.leaseTimeout().toNanos() / 3);
         this.tokenizer = model.tokenizer();
         this.contextLength = mc.contextLength();
         publishStats();
@@ -224,6 +228,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
 
     @Override
     protected int step() {
+        renewWaitingLeases();
         int work = reapCancelled() + finishPulls();
         batch.clear();
         stepSeqs.clear();
@@ -234,6 +239,25 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
             work += stepSeqs.size();
         }
         return work;
+    }
+
+    /**
+     * Every third of the lease timeout, asks the owners of the handles of sequences still waiting
+     * for admission (no pull yet) to keep their KV: a sequence can wait behind a full batch or a
+     * full KV pool for longer than a lease. (A decode worker's transport also renews every handle
+     * it holds; a duplicate renewal only pushes the same deadline.)
+     */
+    private void renewWaitingLeases() {
+        long now = System.nanoTime();
+        if (waiting.isEmpty() || now - lastLeaseRenewalNanos < leaseRenewalIntervalNanos) {
+            return;
+        }
+        lastLeaseRenewalNanos = now;
+        for (Running r : waiting) {
+            if (!r.handleReleased && r.pull == null) {
+                transport.renew(r.request.kvHandle());
+            }
+        }
     }
 
     /**

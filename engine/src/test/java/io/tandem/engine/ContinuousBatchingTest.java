@@ -106,6 +106,41 @@ class ContinuousBatchingTest {
         }
     }
 
+    /** Greedy to the end of the context, EOS ignored. */
+    private static SamplingParams toContextEnd(int i) {
+        return new SamplingParams(0f, 1f, -1, CONTEXT - prompts.get(i).length, null, List.of(), true);
+    }
+
+    @Test
+    void shouldKeepTheLeasesOfSequencesWaitingForAdmissionPastTheLeaseTimeout() throws Exception {
+        // one sequence at a time on the decode side: the others wait for admission, their KV still
+        // on the prefill side, far longer than its 300 ms lease
+        Duration lease = Duration.ofMillis(300);
+        EngineConfig oneAtATime = new EngineConfig(16, KvDtype.F32, 64L << 20, 1, 64, 1024, lease);
+        List<int[]> expected = new ArrayList<>();
+        EngineConfig roomy = new EngineConfig(16, KvDtype.F32, 64L << 20, 16, 64, 1024, Duration.ofSeconds(30));
+        try (LocalEngines engines = new LocalEngines(model, roomy, 2)) {
+            for (int i = 0; i < prompts.size(); i++) {
+                expected.add(engines.generate("solo-" + i, prompts.get(i), toContextEnd(i), 0));
+            }
+        }
+        try (LocalEngines engines = new LocalEngines(model, oneAtATime, 2)) {
+            long start = System.nanoTime();
+            List<CompletableFuture<int[]>> futures = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                futures.add(engines.start("waiting-" + i, prompts.get(i), toContextEnd(i), 0));
+            }
+            for (int i = 0; i < futures.size(); i++) {
+                assertThat(futures.get(i).get(60, TimeUnit.SECONDS)).as("prompt %d", i).containsExactly(expected.get(i));
+            }
+            long elapsed = System.nanoTime() - start;
+            assertThat(elapsed).as("the last sequence waited longer than a lease").isGreaterThan(2 * lease.toNanos());
+            assertThat(engines.prefill.numLeasesExpired()).isZero();
+            assertThat(engines.prefill.numLeasesRenewed()).isPositive();
+            ReferenceOutputsTest.awaitAllBlocksFree(engines);
+        }
+    }
+
     @Test
     void shouldFreeTheBlocksOfACancelledSequenceAtTheNextStep() throws Exception {
         EngineConfig config = new EngineConfig(16, KvDtype.F32, 64L << 20, 16, 64, 1024, Duration.ofSeconds(30));
