@@ -168,14 +168,14 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
         void cancel();
     }
 
-    /** One {@code Prefill} call; gRPC calls its methods one at a time. */
-    private final class Call implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, PrefillResponse>, Cancellable {
-        private final String requestId;
-        private final PrefillCallback callback;
+    /** A prefill call of either kind: its request, the router's callback and the cancel. */
+    private abstract static class PrefillCall<R>
+            implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, R>, Cancellable {
+        final String requestId;
+        final PrefillCallback callback;
         private volatile ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> requestStream;
-        private PrefillResponse response;
 
-        Call(String requestId, PrefillCallback callback) {
+        PrefillCall(String requestId, PrefillCallback callback) {
             this.requestId = requestId;
             this.callback = callback;
         }
@@ -191,6 +191,15 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
             if (stream != null) {
                 stream.cancel("cancelled by the router", null);
             }
+        }
+    }
+
+    /** One {@code Prefill} call; gRPC calls its methods one at a time. */
+    private final class Call extends PrefillCall<PrefillResponse> {
+        private PrefillResponse response;
+
+        Call(String requestId, PrefillCallback callback) {
+            super(requestId, callback);
         }
 
         @Override
@@ -221,32 +230,14 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
     }
 
     /** One {@code PrefillWithEarlyHandle} call; gRPC calls its methods one at a time. */
-    private final class EarlyHandleCall
-            implements ClientResponseObserver<io.tandem.proto.v1.PrefillRequest, PrefillEvent>, Cancellable {
-        private final String requestId;
-        private final PrefillCallback callback;
-        private volatile ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> requestStream;
+    private final class EarlyHandleCall extends PrefillCall<PrefillEvent> {
         private KvHandle handle;
         private PrefillResponse response;
         /** The message broke the protocol; the call is cancelled and the callback already told. */
         private boolean broken;
 
         EarlyHandleCall(String requestId, PrefillCallback callback) {
-            this.requestId = requestId;
-            this.callback = callback;
-        }
-
-        @Override
-        public void beforeStart(ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream) {
-            requestStream = stream;
-        }
-
-        @Override
-        public void cancel() {
-            ClientCallStreamObserver<io.tandem.proto.v1.PrefillRequest> stream = requestStream;
-            if (stream != null) {
-                stream.cancel("cancelled by the router", null);
-            }
+            super(requestId, callback);
         }
 
         @Override
