@@ -149,6 +149,54 @@ class DiscoveryIT {
         }
     }
 
+    @Test
+    void shouldKeepStaticWorkersBesideDiscoveredOnesAndTakeBackAWorkerThatReturnsToDns() throws Exception {
+        int port = freePort();
+        List<TandemProcess> workers = startWorkers(port, new Worker("prefill", "prefill-s", "127.0.0.6"),
+                new Worker("decode", "decode-d", "127.0.0.7"));
+        String target = "dns:" + NAME + ":" + port;
+        String decodeJoined = "discovery: decode worker at 127.0.0.7:" + port + " joined the pool (" + target + ")";
+        writeHosts("127.0.0.6", "127.0.0.7");
+        TandemProcess router = TandemProcess.start(Duration.ofSeconds(60), ROUTER_READY,
+                List.of("-Djdk.net.hosts.file=" + hosts.toAbsolutePath()),
+                "router", "--model", ReferenceModel.ggufPath().toAbsolutePath().toString(), "--prefill", "127.0.0.6:" + port,
+                "--discovery", target, "--discovery-interval", "0.5", "--http-port", "0", "--grpc-port", "0");
+        processes.add(router);
+        assertThat(router.stderr()).contains(decodeJoined).contains("1 prefill and 1 decode workers")
+                .as("the static prefill worker, listed in DNS too, is not discovered again")
+                .doesNotContain("prefill worker at 127.0.0.6");
+        URI completions = URI.create("http://" + router.host() + ":" + router.httpPort() + "/v1/completions");
+        ReferenceModel.Case c = reference.get("lily_park");
+        assertReferenceCompletion(completions, c);
+
+        // Both leave DNS (the name now lists an address where no worker serves; a name that does not
+        // resolve at all keeps its last endpoints): the discovered decode worker leaves its pool, the
+        // static prefill worker stays.
+        writeHosts("127.0.0.8");
+        awaitLog(router, "discovery: decode worker decode-d at 127.0.0.7:" + port + " left " + target);
+        awaitLog(router, "discovery: 127.0.0.8:" + port + " (" + target + ") does not answer as a worker yet");
+        HttpResponse<String> refused = http.send(post(completions, Map.of("prompt", c.prompt(), "max_tokens", 4)),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(429);
+        assertThat(refused.body()).contains("no healthy decode worker");
+
+        writeHosts("127.0.0.7");
+        awaitLog(router, decodeJoined, 2);
+        double queried = queries(workers.get(0));
+        assertReferenceCompletion(completions, c);
+        assertThat(queries(workers.get(0)) - queried).as("prompt tokens prefilled by the static worker")
+                .isEqualTo(c.promptTokenIds().length);
+        assertThat(router.stderr()).doesNotContain("prefill worker prefill-s at").doesNotContain("prefill-s left the pool");
+    }
+
+    private void assertReferenceCompletion(URI completions, ReferenceModel.Case c) throws Exception {
+        HttpResponse<String> response = http.send(post(completions, Map.of("prompt", c.prompt(), "max_tokens",
+                c.generatedTokenIds().length, "temperature", 0)), HttpResponse.BodyHandlers.ofString());
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        assertThat(JSON.readTree(response.body()).path("choices").path(0).path("text").asText()).as(c.name())
+                .isEqualTo(ReferenceContinuations.text(c));
+    }
+
     /** A worker to start: role, id, loopback address, and options of its own. */
     private record Worker(String role, String id, String host, String... options) {}
 
@@ -222,10 +270,15 @@ class DiscoveryIT {
 
     /** Waits until the process's stderr holds {@code line}. */
     private static void awaitLog(TandemProcess process, String line) throws InterruptedException {
+        awaitLog(process, line, 1);
+    }
+
+    /** Waits until the process's stderr holds {@code line} at least {@code times} times. */
+    private static void awaitLog(TandemProcess process, String line, int times) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!process.stderr().contains(line)) {
+        while (process.stderr().split(Pattern.quote(line), -1).length - 1 < times) {
             if (System.nanoTime() - deadline > 0) {
-                throw new AssertionError("no '" + line + "' in:\n" + process.stderr());
+                throw new AssertionError("no " + times + " × '" + line + "' in:\n" + process.stderr());
             }
             Thread.sleep(20);
         }
