@@ -37,7 +37,10 @@ final class DecodeCommand implements Callable<Integer> {
     @Mixin
     WorkerOptions workerOptions = new WorkerOptions();
 
-    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = "50071", description = "gRPC control-plane port (0 = any free). Default: ${DEFAULT-VALUE}.")
+    /** The gRPC port a worker of this role listens on by default; also what {@code router --discovery dns:NAME} probes. */
+    static final String DEFAULT_GRPC_PORT = "50071";
+
+    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = DEFAULT_GRPC_PORT, description = "gRPC control-plane port (0 = any free). Default: ${DEFAULT-VALUE}.")
     int grpcPort;
 
     @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "8071", description = "HTTP /metrics port (0 = any free). Default: ${DEFAULT-VALUE}.")

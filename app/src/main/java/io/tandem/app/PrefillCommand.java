@@ -30,7 +30,10 @@ final class PrefillCommand implements Callable<Integer> {
     @Mixin
     WorkerOptions workerOptions = new WorkerOptions();
 
-    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = "50061", description = "gRPC control-plane port (0 = any free). Default: ${DEFAULT-VALUE}.")
+    /** The gRPC port a worker of this role listens on by default; also what {@code router --discovery dns:NAME} probes. */
+    static final String DEFAULT_GRPC_PORT = "50061";
+
+    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = DEFAULT_GRPC_PORT, description = "gRPC control-plane port (0 = any free). Default: ${DEFAULT-VALUE}.")
     int grpcPort;
 
     @Option(names = "--kv-port", paramLabel = "PORT", defaultValue = "50062",

@@ -71,7 +71,8 @@ class DisaggregatedGrpcTest {
         transport = new NettyKvTransport(directory::resolve, Duration.ofSeconds(10), 64 << 20, 1);
         decode = new DecodeWorker(model, backend, decodeConfig, "decode-0", transport, directory).start("127.0.0.1", 0, 0);
         remote = new RemoteDeployment(model, List.of(new HostPort("127.0.0.1", prefill.grpcPort())),
-                List.of(new HostPort("127.0.0.1", decode.grpcPort())), new RoundRobinPolicy(), KvTransferMode.OVERLAP, 64,
+                List.of(new HostPort("127.0.0.1", decode.grpcPort())), List.of(), Duration.ofSeconds(5),
+                new RoundRobinPolicy(), KvTransferMode.OVERLAP, 64,
                 new ServingMetrics(new PrometheusRegistry(), model.id()), Duration.ofSeconds(30), Duration.ofSeconds(60));
         assertThat(remote.awaitHealthy(Duration.ofSeconds(10))).as("unhealthy workers").isEmpty();
     }
@@ -102,8 +103,8 @@ class DisaggregatedGrpcTest {
             assertThat(out.finish()).isEqualTo(FinishReason.LENGTH);
         }
         assertThat(prefill.kvPayloadBytesSent() - kvBytesBefore).as("KV bytes pulled over the data plane").isPositive();
-        assertThat(remote.prefillClients.getFirst().workerId()).isEqualTo("prefill-0");
-        assertThat(remote.decodeClients.getFirst().workerId()).isEqualTo("decode-0");
+        assertThat(remote.prefillPool.members().getFirst().workerId()).isEqualTo("prefill-0");
+        assertThat(remote.decodePool.members().getFirst().workerId()).isEqualTo("decode-0");
     }
 
     @Test

@@ -49,6 +49,14 @@ final class TandemProcess implements AutoCloseable {
 
     /** {@code java <bin/tandem's flags> -jar tandem.jar args…}. */
     static List<String> command(String... args) {
+        return command(List.of(), args);
+    }
+
+    /**
+     * {@code java <bin/tandem's flags> jvmOptions… -jar tandem.jar args…} (what {@code bin/tandem}
+     * runs with {@code TANDEM_JAVA_OPTS}).
+     */
+    static List<String> command(List<String> jvmOptions, String... args) {
         String java = ProcessHandle.current().info().command().orElseThrow(
                 () -> new IllegalStateException("cannot tell which java runs this test"));
         String jar = System.getProperty("tandem.jar");
@@ -59,8 +67,9 @@ final class TandemProcess implements AutoCloseable {
                 "--add-modules", "jdk.incubator.vector",
                 "--enable-native-access=ALL-UNNAMED",
                 "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
-                "-XX:+UseParallelGC",
-                "-jar", jar));
+                "-XX:+UseParallelGC"));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-jar", jar));
         command.addAll(List.of(args));
         return command;
     }
@@ -83,9 +92,15 @@ final class TandemProcess implements AutoCloseable {
      * @throws AssertionError quoting the child's stderr if it exits or is not ready within {@code timeout}
      */
     static TandemProcess start(Duration timeout, Pattern ready, String... args) throws IOException, InterruptedException {
+        return start(timeout, ready, List.of(), args);
+    }
+
+    /** As {@link #start(Duration, Pattern, String...)}, the child JVM run with {@code jvmOptions} too ({@code -Dname=value}, …). */
+    static TandemProcess start(Duration timeout, Pattern ready, List<String> jvmOptions, String... args)
+            throws IOException, InterruptedException {
         Path log = Files.createDirectories(Path.of("target")).resolve("tandem-" + args[0] + "-"
                 + ProcessHandle.current().pid() + "-" + System.nanoTime() + ".log");
-        Process process = new ProcessBuilder(command(args))
+        Process process = new ProcessBuilder(command(jvmOptions, args))
                 .redirectErrorStream(false)
                 .redirectError(log.toFile())
                 .start();

@@ -14,6 +14,7 @@ import io.tandem.router.worker.DecodeWorkerClient;
 import io.tandem.router.worker.PrefillRoute;
 import io.tandem.router.worker.PrefillWorkerClient;
 import io.tandem.router.worker.RoutingPolicy;
+import io.tandem.router.worker.WorkerPool;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -31,13 +32,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * the early KV handle to the decode worker while the prefill computes and the first token when it
  * comes. Detokenization and stop strings run on the router's output threads, never on an
  * engine thread.
+ *
+ * <p>The pools may change while requests run ({@link WorkerPool}: discovery adds and removes
+ * workers); each request holds the workers it was routed to until it has ended, so a worker that
+ * leaves is closed only once its requests are done.
  */
 public final class Router implements GenerationService, AutoCloseable {
     private final LlamaModel model;
     private final ModelCard card;
     private final ChatTemplate chatTemplate;
-    private final List<PrefillWorkerClient> prefillWorkers;
-    private final List<DecodeWorkerClient> decodeWorkers;
+    private final WorkerPool<PrefillWorkerClient> prefillPool;
+    private final WorkerPool<DecodeWorkerClient> decodePool;
     private final RoutingPolicy routing;
     private final KvTransferMode transferMode;
     private final int maxInFlight;
@@ -67,10 +72,27 @@ public final class Router implements GenerationService, AutoCloseable {
     public Router(LlamaModel model, ChatTemplate chatTemplate, List<PrefillWorkerClient> prefillWorkers,
                   List<DecodeWorkerClient> decodeWorkers, RoutingPolicy routing, KvTransferMode transferMode,
                   int maxInFlight, ServingMetrics metrics) {
+        // fixed pools: no worker ever leaves them, so none is closed by them
+        this(model, chatTemplate, new WorkerPool<>("prefill", prefillWorkers, routing::workerRemoved, Runnable::run),
+                new WorkerPool<>("decode", decodeWorkers, routing::workerRemoved, Runnable::run), routing, transferMode,
+                maxInFlight, metrics);
+    }
+
+    /**
+     * A router over pools whose membership may change while it runs (discovery adds and removes
+     * workers); the pools stay the caller's to close. Their {@code onClosed} should call {@code
+     * routing.workerRemoved}.
+     *
+     * @param prefillPool the prefill pool
+     * @param decodePool  the decode pool
+     */
+    public Router(LlamaModel model, ChatTemplate chatTemplate, WorkerPool<PrefillWorkerClient> prefillPool,
+                  WorkerPool<DecodeWorkerClient> decodePool, RoutingPolicy routing, KvTransferMode transferMode,
+                  int maxInFlight, ServingMetrics metrics) {
         this.transferMode = transferMode;
         this.metrics = metrics;
-        this.prefillWorkers = List.copyOf(prefillWorkers);
-        this.decodeWorkers = List.copyOf(decodeWorkers);
+        this.prefillPool = prefillPool;
+        this.decodePool = decodePool;
         this.routing = routing;
         this.model = model;
         this.card = new ModelCard(model.id(), model.config().contextLength(), Instant.now().getEpochSecond(), "tandem");
@@ -108,7 +130,7 @@ public final class Router implements GenerationService, AutoCloseable {
             inFlight.decrementAndGet();
             throw new OverloadedException("server is at its limit of " + maxInFlight + " requests in flight", 1);
         }
-        PrefillRoute route = routing.choosePrefill(prefillWorkers, prompt, request.cacheSalt());
+        PrefillRoute route = choosePrefill(prompt, request.cacheSalt());
         if (route == null) {
             inFlight.decrementAndGet();
             throw new OverloadedException("no healthy prefill worker", 1);
@@ -121,10 +143,44 @@ public final class Router implements GenerationService, AutoCloseable {
                 listener, flow::cancel, flow);
         if (!route.worker().prefill(new PrefillRequest(engineId, prompt, sampling, seed, request.cacheSalt(), early), flow)) {
             flow.prefillEnded();
+            flow.letGoOfPrefill(); // the request never started: no onDone comes
             inFlight.decrementAndGet();
             throw new OverloadedException("prefill queue is full", 1);
         }
         return flow::cancel;
+    }
+
+    /** Choices of a worker that left its pool between the policy's choice and the hold on it, before giving up. */
+    private static final int MAX_CHOICES = 3;
+
+    /**
+     * The policy's prefill choice among the pool's current members, held for the request ({@link
+     * WorkerPool#tryAcquire}); a worker that left the pool meanwhile is handed back to the policy
+     * and the choice made again.
+     *
+     * @return the held route, or {@code null} if no healthy prefill worker is left
+     */
+    private PrefillRoute choosePrefill(int[] prompt, String cacheSalt) {
+        for (int i = 0; i < MAX_CHOICES; i++) {
+            PrefillRoute route = routing.choosePrefill(prefillPool.members(), prompt, cacheSalt);
+            if (route == null || prefillPool.tryAcquire(route.worker())) {
+                return route;
+            }
+            routing.prefillEnded(route);
+        }
+        return null;
+    }
+
+    /** As {@link #choosePrefill}, for the decode worker. */
+    private DecodeWorkerClient chooseDecode() {
+        for (int i = 0; i < MAX_CHOICES; i++) {
+            DecodeWorkerClient d = routing.chooseDecode(decodePool.members());
+            if (d == null || decodePool.tryAcquire(d)) {
+                return d;
+            }
+            routing.decodeEnded(d);
+        }
+        return null;
     }
 
     /**
@@ -187,6 +243,11 @@ public final class Router implements GenerationService, AutoCloseable {
         volatile boolean prefilled;
         final AtomicBoolean prefillEnded = new AtomicBoolean();
         final AtomicBoolean decodeEnded = new AtomicBoolean();
+        /**
+         * The prefill worker is held ({@link WorkerPool#tryAcquire}) until both its prefill has ended
+         * (no more policy calls for it) and the request has (no more releases of its handle).
+         */
+        final AtomicInteger prefillHolds = new AtomicInteger(2);
         volatile DecodeWorkerClient decode;
         RequestOutput output;
 
@@ -212,7 +273,7 @@ public final class Router implements GenerationService, AutoCloseable {
                 prefill.release(handle);
                 return;
             }
-            DecodeWorkerClient d = routing.chooseDecode(decodeWorkers);
+            DecodeWorkerClient d = chooseDecode();
             if (d == null) {
                 prefill.release(handle);
                 output.onError(new OverloadedException("no healthy decode worker", 1));
@@ -253,7 +314,7 @@ public final class Router implements GenerationService, AutoCloseable {
                 output.onFinish(cancelled.get() ? FinishReason.ABORT : eos ? FinishReason.STOP : FinishReason.LENGTH);
                 return;
             }
-            DecodeWorkerClient d = routing.chooseDecode(decodeWorkers);
+            DecodeWorkerClient d = chooseDecode();
             if (d == null) {
                 prefill.release(result.kvHandle());
                 output.onError(new OverloadedException("no healthy decode worker", 1));
@@ -294,13 +355,22 @@ public final class Router implements GenerationService, AutoCloseable {
         void prefillEnded() {
             if (prefillEnded.compareAndSet(false, true)) {
                 routing.prefillEnded(route);
+                letGoOfPrefill();
             }
         }
 
-        /** Tells the policy the sequence no longer loads its decode worker; once. */
+        /** One of the two ends the prefill worker is held for (see {@link #prefillHolds}). */
+        void letGoOfPrefill() {
+            if (prefillHolds.decrementAndGet() == 0) {
+                prefillPool.release(prefill);
+            }
+        }
+
+        /** Tells the policy the sequence no longer loads its decode worker, and lets go of the worker; once. */
         void decodeEnded() {
             if (decodeEnded.compareAndSet(false, true)) {
                 routing.decodeEnded(decode);
+                decodePool.release(decode);
             }
         }
 
@@ -327,6 +397,7 @@ public final class Router implements GenerationService, AutoCloseable {
                 if (decode != null) {
                     decodeEnded();
                 }
+                letGoOfPrefill();
                 if (reason != null) {
                     metrics.recordFinished(arrivalNanos, queueNanos, tokenNanos, numTokens, prompt.length, reason);
                 }

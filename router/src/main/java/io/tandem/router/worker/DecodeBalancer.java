@@ -27,6 +27,11 @@ final class DecodeBalancer {
         sequences.ended(worker, 1, InFlightCounter.START_UNKNOWN);
     }
 
+    /** Drops the counts of a worker that left the pool. */
+    void forget(WorkerClient worker) {
+        sequences.forget(worker);
+    }
+
     /** Sequences, plus the used share of KV blocks in [0, 1] as the tie-break. */
     double cost(DecodeWorkerClient worker) {
         WorkerLoad load = worker.load();

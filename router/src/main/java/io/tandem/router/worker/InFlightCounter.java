@@ -32,12 +32,21 @@ final class InFlightCounter {
     static final long START_UNKNOWN = Long.MAX_VALUE;
 
     /**
-     * Counts {@code amount} of the worker's work, sent at {@code startedNanos}, as ended now.
+     * Counts {@code amount} of the worker's work, sent at {@code startedNanos}, as ended now. Work of
+     * a worker {@link #forget forgotten} meanwhile is ignored.
      *
      * @throws IllegalStateException if more ended than was started
      */
     void ended(WorkerClient worker, long amount, long startedNanos) {
-        counts.computeIfAbsent(worker, w -> new Counts()).ended(worker, amount, startedNanos, System.nanoTime());
+        Counts c = counts.get(worker);
+        if (c != null) {
+            c.ended(worker, amount, startedNanos, System.nanoTime());
+        }
+    }
+
+    /** Drops the counts of a worker that left the pool (its remaining ends are then ignored). */
+    void forget(WorkerClient worker) {
+        counts.remove(worker);
     }
 
     /**

@@ -54,6 +54,12 @@ public final class KvAwarePolicy extends LoadAwarePolicy {
     }
 
     @Override
+    public void workerRemoved(WorkerClient worker) {
+        super.workerRemoved(worker);
+        routed.remove(worker);
+    }
+
+    @Override
     public PrefillRoute choosePrefill(List<PrefillWorkerClient> workers, int[] promptTokens, String cacheSalt) {
         PromptBlocks prompt = new PromptBlocks(promptTokens, cacheSalt);
         long now = System.nanoTime();

@@ -31,4 +31,10 @@ abstract sealed class LoadAwarePolicy implements RoutingPolicy permits LeastLoad
     public final void decodeEnded(DecodeWorkerClient worker) {
         decode.ended(worker);
     }
+
+    @Override
+    public void workerRemoved(WorkerClient worker) {
+        prefillTokens.forget(worker);
+        decode.forget(worker);
+    }
 }

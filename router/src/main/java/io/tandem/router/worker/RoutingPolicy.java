@@ -31,6 +31,13 @@ public interface RoutingPolicy {
     default void decodeEnded(DecodeWorkerClient worker) {}
 
     /**
+     * The worker left its pool and was closed ({@link WorkerPool}): the policy may forget what it
+     * keeps about it. An end reported for it afterwards ({@link #prefillEnded}, {@link
+     * #decodeEnded}; a choice that raced with the removal) is ignored.
+     */
+    default void workerRemoved(WorkerClient worker) {}
+
+    /**
      * The policy named on the command line ({@code --routing-policy}).
      *
      * @param name          {@code round_robin}, {@code least_loaded} or {@code kv_aware}

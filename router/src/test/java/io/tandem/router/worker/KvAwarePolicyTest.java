@@ -39,6 +39,24 @@ class KvAwarePolicyTest {
     }
 
     @Test
+    void shouldForgetAWorkerThatLeftThePoolAndIgnoreTheEndsOfItsLastRequests() {
+        int[] prompt = prompt(130, 1);
+        PrefillRoute route = policy.choosePrefill(List.of(b), prompt, null);
+        DecodeWorkerClient decode = new LoadedWorkers.Decode("d", decodeLoad(0, 100));
+        assertThat(policy.chooseDecode(List.of(decode))).isSameAs(decode);
+        assertThat(policy.queuedPrefillTokens(b)).isEqualTo(130);
+
+        policy.workerRemoved(b);
+        policy.workerRemoved(decode);
+        policy.prefillEnded(route); // a request that ran on it ends after it left
+        policy.decodeEnded(decode);
+
+        assertThat(policy.queuedPrefillTokens(b)).isZero();
+        // nor is the prefix it was sent remembered for it any more
+        assertThat(policy.choosePrefill(List.of(b), prompt, null).numPrefillTokens()).isEqualTo(130);
+    }
+
+    @Test
     void shouldMatchOnlyBlocksHashedUnderTheSameCacheSalt() {
         int[] prompt = prompt(130, 1);
         b.load = prefillLoad(0, cached(prompt, 8, "tenant-a"));
