@@ -552,9 +552,9 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private void export(Pending p, int firstToken) {
         Sequence seq = p.seq;
         seq.setStatus(SequenceStatus.EXPORTED);
+        PageSummaries summaries = summarize(seq); // before the clock: part of the prefill's compute time
         long now = System.nanoTime();
         KvHandle handle;
-        PageSummaries summaries = summarize(seq);
         if (p.leaseId != NO_LEASE) {
             handle = p.handle.withPageSummaries(summaries);
             leases.put(p.leaseId, new Lease(p, now + config.leaseTimeout().toNanos()));
