@@ -51,6 +51,12 @@ final class PrefillCommand implements Callable<Integer> {
                     + "that fault tests can hit a pull in flight. Default: ${DEFAULT-VALUE}.")
     long kvServeDelayMillis;
 
+    @Option(names = "--kv-page-summaries", paramLabel = "on|off", defaultValue = "on",
+            description = "Send with every KV handle the Quest summaries of its pages (per page and KV head, the min and "
+                    + "max of K: 4 bytes per layer, KV head and head-dim channel per block), for decode workers' "
+                    + "query-aware paging; prompts whose summaries would exceed 64 MiB get none. Default: ${DEFAULT-VALUE}.")
+    String kvPageSummaries;
+
     @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "8061", description = "HTTP /metrics port (0 = any free). Default: ${DEFAULT-VALUE}.")
     int metricsPort;
 
@@ -60,6 +66,12 @@ final class PrefillCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--lease-timeout must be >= 1 second, got " + leaseTimeoutSeconds);
         }
+        boolean pageSummaries = switch (kvPageSummaries) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--kv-page-summaries must be on or off, got '" + kvPageSummaries + "'");
+        };
         if (kvServeDelayMillis < 0) {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--kv-serve-delay must be >= 0 ms, got " + kvServeDelayMillis);
@@ -70,7 +82,7 @@ final class PrefillCommand implements Callable<Integer> {
         try {
             worker = new PrefillWorker(model, backend,
                     engineOptions.toConfig(Duration.ofSeconds(leaseTimeoutSeconds), KvLoadFailurePolicy.FAIL), workerOptions.workerId("prefill", grpcPort),
-                    Duration.ofMillis(kvServeDelayMillis))
+                    Duration.ofMillis(kvServeDelayMillis), pageSummaries)
                     .start(workerOptions.host, workerOptions.advertisedHost(), grpcPort, kvPort, metricsPort);
         } catch (Exception e) {
             ShutdownHook.closeAll(backend, model);

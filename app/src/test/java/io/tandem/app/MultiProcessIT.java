@@ -121,6 +121,9 @@ class MultiProcessIT {
         URI base = URI.create("http://" + router.host() + ":" + router.httpPort());
         ManagedChannel channel = Grpc.newChannelBuilderForAddress(router.host(), router.grpcPort(),
                 InsecureChannelCredentials.create()).build();
+        List<TandemProcess> decodeWorkers = cluster.decode.subList(0, numDecode);
+        double summariesBefore = pageSummariesReceived(decodeWorkers);
+        int decoded = 0;
         try {
             // twice round the pools, so that every prefill and every decode worker serves each case
             for (int round = 0; round < 2 * Math.max(numPrefill, numDecode); round++) {
@@ -145,11 +148,17 @@ class MultiProcessIT {
                             });
                     assertThat(tokens).as(c.name()).containsExactlyElementsOf(boxed(c.generatedTokenIds()));
                     assertThat(text.toString()).as(c.name()).isEqualTo(ReferenceContinuations.text(c));
+                    // overlap hands every request to a decode worker; after_prefill those the first token does not end
+                    decoded += transferMode.equals("overlap") || n > 1 ? 3 : 0;
                 }
             }
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
+        // Every sequence a decode worker took came with its prompt's page summaries: in the handle
+        // (after_prefill) or, on an early handle, with the first token (overlap).
+        assertThat(pageSummariesReceived(decodeWorkers) - summariesBefore).as("sequences decoded with page summaries")
+                .isEqualTo(decoded);
         for (TandemProcess prefill : cluster.prefill.subList(0, numPrefill)) {
             assertThat(EngineGauges.scrape(http, LocalCluster.metrics(prefill)).get("tandem:prefix_cache_queries_total", "prefill"))
                     .as("prompt tokens prefilled by %s", LocalCluster.workerId(prefill)).isPositive();
@@ -200,12 +209,20 @@ class MultiProcessIT {
             case "router" -> List.of("--model", "--prefill", "--decode", "--routing-policy", "--overlap-weight", "--http-port",
                     "--grpc-port", "--max-in-flight", "--kv-transfer-mode");
             case "prefill" -> List.of("--model", "--host", "--grpc-port", "--kv-port", "--metrics-port", "--worker-id",
-                    "--lease-timeout");
+                    "--lease-timeout", "--kv-page-summaries");
             case "decode" -> List.of("--model", "--host", "--grpc-port", "--metrics-port", "--worker-id",
                     "--kv-transfer-timeout", "--kv-max-in-flight-bytes", "--kv-load-failure-policy");
             default -> throw new IllegalArgumentException(command);
         };
         assertThat(result.output()).contains("Usage: tandem " + command).contains(options);
+    }
+
+    private static double pageSummariesReceived(List<TandemProcess> decodeWorkers) throws Exception {
+        double sum = 0;
+        for (TandemProcess decode : decodeWorkers) {
+            sum += MetricSamples.scrape(http, LocalCluster.metrics(decode)).value("tandem:kv_page_summaries_received_total");
+        }
+        return sum;
     }
 
     /** Every worker holds no KV block and no request (leases released, sequences ended). */

@@ -1,9 +1,11 @@
 package io.tandem.control;
 
+import com.google.protobuf.UnsafeByteOperations;
 import io.tandem.engine.InvalidArgumentException;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvDtype;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.PageSummaries;
 
 /** {@link KvHandle} ↔ {@code tandem.v1.KvHandle}. */
 public final class KvHandleMessages {
@@ -24,7 +26,31 @@ public final class KvHandleMessages {
         for (int id : handle.blockIds()) {
             m.addBlockIds(id);
         }
+        if (handle.pageSummaries() != null) {
+            m.setPageSummaries(toProto(handle.pageSummaries()));
+        }
         return m.build();
+    }
+
+    /** The summaries' bytes, wrapped without a second copy. */
+    public static io.tandem.proto.v1.KvPageSummaries toProto(PageSummaries summaries) {
+        return io.tandem.proto.v1.KvPageSummaries.newBuilder()
+                .setData(UnsafeByteOperations.unsafeWrap(summaries.toByteArray()))
+                .build();
+    }
+
+    /**
+     * The page summaries of {@code handle}'s pages.
+     *
+     * @param field the message's field name, for errors (e.g. {@code kv_handle.page_summaries})
+     * @throws InvalidArgumentException naming {@code field} when the bytes do not fit the handle's geometry
+     */
+    public static PageSummaries fromProto(io.tandem.proto.v1.KvPageSummaries m, KvHandle handle, String field) {
+        try {
+            return PageSummaries.fromBytes(handle.spec(), handle.blockIds().length, m.getData().asReadOnlyByteBuffer());
+        } catch (IllegalArgumentException e) {
+            throw new InvalidArgumentException(field, field + ".data: " + e.getMessage());
+        }
     }
 
     /**
@@ -46,11 +72,15 @@ public final class KvHandleMessages {
                 throw new InvalidArgumentException("kv_handle.block_ids", "kv_handle.block_ids[" + i + "] must be >= 0, got " + blockIds[i]);
             }
         }
+        KvHandle handle;
         try {
-            return new KvHandle(m.getWorkerId(), m.getEpoch(), m.getLeaseId(), blockIds, m.getNumTokens(), spec);
+            handle = new KvHandle(m.getWorkerId(), m.getEpoch(), m.getLeaseId(), blockIds, m.getNumTokens(), spec);
         } catch (IllegalArgumentException e) {
             throw new InvalidArgumentException("kv_handle.block_ids", e.getMessage());
         }
+        return m.hasPageSummaries()
+                ? handle.withPageSummaries(fromProto(m.getPageSummaries(), handle, "kv_handle.page_summaries"))
+                : handle;
     }
 
     public static io.tandem.proto.v1.KvCacheSpec toProto(KvCacheSpec spec) {

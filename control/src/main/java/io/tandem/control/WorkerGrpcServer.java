@@ -20,6 +20,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * are cancelled (which cancels their work in the engine).
  */
 public final class WorkerGrpcServer implements AutoCloseable {
+    /**
+     * The largest control-plane message a worker (and a router's channel to one) accepts: 128 MiB,
+     * twice {@link io.tandem.kvcache.PageSummaries#MAX_BYTES}, so a handle with the largest page
+     * summaries a prefill worker sends fits with room for the prompt's token ids (gRPC's default
+     * of 4 MiB would refuse the summaries of 512 tokens of Llama-3-8B).
+     */
+    public static final int MAX_MESSAGE_BYTES = 128 << 20;
+
     private static final long GRACE_PERIOD_MS = 5_000;
 
     private final String serviceName;
@@ -50,6 +58,7 @@ public final class WorkerGrpcServer implements AutoCloseable {
         server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .addService(service)
                 .addService(health.getHealthService())
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
                 .build()
                 .start();
         health.setStatus("", ServingStatus.SERVING);

@@ -3,6 +3,7 @@ package io.tandem.control;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.EngineStats;
@@ -14,12 +15,17 @@ import io.tandem.engine.model.ModelConfig;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.kvcache.CachedBlockHashes;
 import io.tandem.kvcache.KvCacheSpec;
+import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvDtype;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.PageSummaries;
+import io.tandem.proto.v1.KvPageSummaries;
 import io.tandem.proto.v1.LoadReport;
 import io.tandem.proto.v1.PrefillResponse;
 import io.tandem.proto.v1.WorkerRole;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CancellationException;
 import org.junit.jupiter.api.Test;
 
@@ -79,6 +85,59 @@ class ControlMessagesTest {
         assertThat(back.seed()).isEqualTo(Long.MIN_VALUE);
         assertThat(back.sampling().maxTokens()).isEqualTo(33);
         assertHandle(back.kvHandle());
+    }
+
+    /** Summaries of the handle's three blocks over random f16 keys. */
+    private static PageSummaries summaries() {
+        try (KvCacheStorage storage = new KvCacheStorage(SPEC, 8)) {
+            Random rnd = new Random(1);
+            for (int layer = 0; layer < SPEC.numLayers(); layer++) {
+                for (long at = 0; at < storage.layer(layer).byteSize(); at += 2) {
+                    storage.layer(layer).set(ValueLayout.JAVA_SHORT_UNALIGNED, at, Float.floatToFloat16((float) rnd.nextGaussian()));
+                }
+            }
+            return PageSummaries.compute(storage, HANDLE.blockIds(), HANDLE.numTokens());
+        }
+    }
+
+    @Test
+    void shouldCarryPageSummariesByteForByteInPrefillResultsDecodeRequestsAndDecodeInputs() {
+        PageSummaries summaries = summaries();
+        KvHandle handle = HANDLE.withPageSummaries(summaries);
+
+        PrefillResult result = PrefillMessages.fromProto(PrefillMessages.toProto(new PrefillResult("r", 42, handle, 1, 2), "h:1"));
+        assertHandle(result.kvHandle());
+        assertThat(result.kvHandle().pageSummaries().toByteArray()).isEqualTo(summaries.toByteArray());
+        assertThat(result.kvHandle().pageSummaries().max(4, 2, 3, 7)).isEqualTo(summaries.max(4, 2, 3, 7));
+
+        io.tandem.proto.v1.DecodeRequest m = DecodeMessages.toProto(new DecodeRequest("r", new int[40], 5, handle, SAMPLING, 1L), "");
+        assertThat(m.getKvHandle().getPageSummaries().getData().size())
+                .isEqualTo(5 * 3 * 4 * 2 * 8 * 2).isEqualTo(summaries.byteSize());
+        assertThat(DecodeMessages.fromProto(m, MODEL).kvHandle().pageSummaries().toByteArray()).isEqualTo(summaries.toByteArray());
+
+        // the early-handle path: summaries on their own, read against the request's handle
+        KvPageSummaries alone = KvHandleMessages.toProto(summaries);
+        assertThat(KvHandleMessages.fromProto(alone, HANDLE, "page_summaries").toByteArray()).isEqualTo(summaries.toByteArray());
+    }
+
+    @Test
+    void shouldSendAHandleWithoutSummariesWithoutTheField() {
+        var m = KvHandleMessages.toProto(HANDLE, "");
+        assertThat(m.hasPageSummaries()).isFalse();
+        assertThat(KvHandleMessages.fromProto(m).pageSummaries()).isNull();
+    }
+
+    @Test
+    void shouldNameThePageSummariesWhoseLengthDoesNotFitTheHandle() {
+        var valid = DecodeMessages.toProto(new DecodeRequest("r", new int[40], 5, HANDLE.withPageSummaries(summaries()),
+                SAMPLING, 1L), "");
+        var handle = valid.getKvHandle();
+        assertInvalid(() -> DecodeMessages.fromProto(valid.toBuilder().setKvHandle(handle.toBuilder().setPageSummaries(
+                KvPageSummaries.newBuilder().setData(ByteString.copyFrom(new byte[10])))).build(), MODEL),
+                "kv_handle.page_summaries");
+        // one more block in the handle: the summaries cover three
+        assertInvalid(() -> DecodeMessages.fromProto(valid.toBuilder().setKvHandle(handle.toBuilder()
+                .addBlockIds(9).setNumTokens(56)).build(), MODEL), "kv_handle.page_summaries");
     }
 
     private static void assertHandle(KvHandle h) {

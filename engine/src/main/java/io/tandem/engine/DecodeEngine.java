@@ -11,6 +11,7 @@ import io.tandem.kvcache.KvCacheManager;
 import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.PageSummaries;
 import io.tandem.kvcache.transfer.KvTransferException;
 import io.tandem.kvcache.transfer.KvTransferStatus;
 import io.tandem.kvcache.transfer.KvTransport;
@@ -52,7 +53,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
 
     record Cancel(String requestId) implements Command {}
 
-    record FirstToken(String requestId, int token) implements Command {}
+    record FirstToken(String requestId, int token, PageSummaries pageSummaries) implements Command {}
 
     private static final class Running {
         final Sequence seq;
@@ -65,6 +66,11 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         FinishReason endReason;
         /** The prefill's token is not known yet (an early handle). */
         boolean firstTokenPending;
+        /**
+         * The Quest summaries of the prompt's pages, kept for query-aware demand paging (DESIGN.md
+         * §4; not read yet: every page is pulled), or null if the prefill worker sent none.
+         */
+        PageSummaries pageSummaries;
 
         Running(Sequence seq, TokenSink sink, DecodeRequest request) {
             this.seq = seq;
@@ -94,6 +100,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     private final List<Running> stepSeqs = new ArrayList<>();
     private long numPreemptions;
     private volatile long numKvLoadRecomputes;
+    private volatile long numPageSummariesReceived;
     private volatile EngineStats stats;
 
     /**
@@ -131,6 +138,14 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         return numKvLoadRecomputes;
     }
 
+    /**
+     * Sequences that came with the page summaries of their prompt, in their handle or with their
+     * first token (cumulative).
+     */
+    public long numPageSummariesReceived() {
+        return numPageSummariesReceived;
+    }
+
     /** Queues a sequence to continue; {@code false} if the command queue is full. */
     public boolean submit(DecodeRequest request, TokenSink sink) {
         return enqueue(new Submit(request, sink));
@@ -140,10 +155,12 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
      * Brings the first token of a request submitted with {@link DecodeRequest#FIRST_TOKEN_PENDING};
      * ignored for a request that has ended or has its token.
      *
+     * @param pageSummaries the summaries of the prompt's pages from the prefill's result (the early
+     *                      handle has none), or null
      * @return {@code false} if the command queue is full
      */
-    public boolean provideFirstToken(String requestId, int token) {
-        return enqueue(new FirstToken(requestId, token));
+    public boolean provideFirstToken(String requestId, int token, PageSummaries pageSummaries) {
+        return enqueue(new FirstToken(requestId, token, pageSummaries));
     }
 
     /** Ends a sequence; its sink gets {@code onFinish(ABORT)} and its blocks are freed at the next step. */
@@ -169,6 +186,7 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
         Sequence seq = new Sequence(r.requestId(), tokens, promptLen, r.sampling(), r.seed(), maxLen, spec.blockSize());
         Running run = new Running(seq, s.sink(), r);
         run.firstTokenPending = r.firstTokenPending();
+        keepPageSummaries(run, r.kvHandle().pageSummaries());
         FinishReason ended = run.firstTokenPending ? null : finishReason(seq, r.firstToken());
         if (ended != null) {
             // The prefill's token already ends it (EOS, max_tokens 1, a full context): nothing to pull.
@@ -200,14 +218,30 @@ public final class DecodeEngine extends EngineLoop<DecodeEngine.Command> {
     private void takeFirstToken(FirstToken f) {
         for (Running r : waiting) {
             if (r.seq.requestId().equals(f.requestId())) {
+                keepPageSummaries(r, f.pageSummaries());
                 setFirstToken(r, f.token());
             }
         }
         for (Running r : running) {
             if (r.seq.requestId().equals(f.requestId())) {
+                keepPageSummaries(r, f.pageSummaries());
                 setFirstToken(r, f.token());
             }
         }
+    }
+
+    /** Keeps a sequence's page summaries (the first that arrive; their geometry is the handle's). */
+    private void keepPageSummaries(Running r, PageSummaries summaries) {
+        if (summaries == null || r.pageSummaries != null) {
+            return;
+        }
+        KvHandle handle = r.request.kvHandle();
+        if (!summaries.matches(handle.spec(), handle.blockIds().length)) {
+            LOG.warn("page summaries of {} do not match its KV handle; dropped", r.seq.requestId());
+            return;
+        }
+        r.pageSummaries = summaries;
+        numPageSummariesReceived++;
     }
 
     /** The token takes the slot after the prompt; one that ends the sequence ends it at the next reap. */

@@ -13,6 +13,7 @@ import io.tandem.kvcache.KvCacheSpec;
 import io.tandem.kvcache.KvCacheStorage;
 import io.tandem.kvcache.KvHandle;
 import io.tandem.kvcache.LayerProgress;
+import io.tandem.kvcache.PageSummaries;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 import io.tandem.kvcache.transfer.KvTransferStatus;
@@ -42,6 +43,12 @@ import java.util.function.Consumer;
  * later layers and chunks compute. Such a lease does not expire while its prefill computes; if the
  * prefill ends early (cancelled, failed, released, shut down) the lease ends with it and its
  * progress fails, which ends the pulls waiting for its pages.
+ *
+ * <p>Page summaries: at export, unless turned off, the handle gets the Quest summaries of the
+ * prompt's keys ({@link PageSummaries}: per page and KV head the element-wise min and max of K),
+ * computed on the engine thread from the final K of every block, cached prefix included, one read
+ * of the prompt's keys. An early handle goes out before its keys exist, without them; the handle of
+ * its {@link PrefillResult} has them.
  *
  * <p>All state is owned by the engine thread; {@link #submit}, {@link #cancel}, {@link #release},
  * {@link #renew} and {@link #validateLease} only enqueue commands. {@link #copyLeasedPages} reads
@@ -101,6 +108,8 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private final KvCacheManager kvCache;
     private final BlockHasher hasher;
     private final ModelRunner runner;
+    /** Whether exported handles carry {@link PageSummaries}. */
+    private final boolean pageSummaries;
     private final Sampler sampler;
     private final ForwardBatch batch;
     private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
@@ -135,7 +144,20 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
      * @param workerId id put in every exported handle
      */
     public PrefillEngine(String workerId, LlamaModel model, Backend backend, EngineConfig config) {
+        this(workerId, model, backend, config, true);
+    }
+
+    /**
+     * Allocates the KV cache and starts the engine thread.
+     *
+     * @param workerId      id put in every exported handle
+     * @param pageSummaries whether exported handles carry the {@link PageSummaries} of their pages
+     *                      ({@code --kv-page-summaries}); a prompt whose summaries would exceed
+     *                      {@link PageSummaries#MAX_BYTES} gets none either way
+     */
+    public PrefillEngine(String workerId, LlamaModel model, Backend backend, EngineConfig config, boolean pageSummaries) {
         super("prefill", config.queueCapacity());
+        this.pageSummaries = pageSummaries;
         this.workerId = workerId;
         this.epoch = System.currentTimeMillis();
         this.config = config;
@@ -148,6 +170,10 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
         this.runner = new ModelRunner(model, backend, storage, config.maxNumBatchedTokens(), config.maxNumSeqs());
         this.sampler = new Sampler(mc.vocabSize());
         this.batch = new ForwardBatch(config.maxNumBatchedTokens(), config.maxNumSeqs());
+        if (pageSummaries && PageSummaries.maxTokens(spec) < mc.contextLength()) {
+            LOG.warn("prefill worker {}: prompts over {} tokens get no KV page summaries (they would exceed {} MiB)",
+                    workerId, PageSummaries.maxTokens(spec), PageSummaries.MAX_BYTES >> 20);
+        }
         publishStats();
         start();
     }
@@ -163,6 +189,11 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
 
     public long epoch() {
         return epoch;
+    }
+
+    /** Whether exported handles carry page summaries. */
+    public boolean pageSummaries() {
+        return pageSummaries;
     }
 
     /** The latest load snapshot. */
@@ -560,17 +591,18 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
     private void export(Pending p, int firstToken) {
         Sequence seq = p.seq;
         seq.setStatus(SequenceStatus.EXPORTED);
+        PageSummaries summaries = summarize(seq); // before the clock: part of the prefill's compute time
         long now = System.nanoTime();
         KvHandle handle;
         if (p.leaseId != NO_LEASE) {
-            handle = p.handle;
+            handle = p.handle.withPageSummaries(summaries);
             leases.put(p.leaseId, new Lease(p, now + config.leaseTimeout().toNanos()));
             p.progress.finish();
         } else {
             long leaseId = nextLeaseId++;
             leases.put(leaseId, new Lease(p, now + config.leaseTimeout().toNanos()));
             numLeasesGranted++;
-            handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec);
+            handle = new KvHandle(workerId, epoch, leaseId, seq.blockTable().toArray(), seq.numTokens(), spec, summaries);
             liveLeaseBlocks.put(leaseId, handle.blockIds());
             liveLeaseProgress.put(leaseId, LayerProgress.finished());
         }
@@ -582,6 +614,14 @@ public final class PrefillEngine extends EngineLoop<PrefillEngine.Command> {
             // The handle may have been passed on before the throw: its lease is left to expire.
             LOG.error("prefill callback of {} threw from onPrefilled", seq.requestId(), e);
         }
+    }
+
+    /** The page summaries of a prompt whose K are all final, or null when off or too large. */
+    private PageSummaries summarize(Sequence seq) {
+        if (!pageSummaries || !PageSummaries.fits(spec, seq.numTokens())) {
+            return null;
+        }
+        return PageSummaries.compute(storage, seq.blockTable().toArray(), seq.numTokens());
     }
 
     private int expireLeases() {

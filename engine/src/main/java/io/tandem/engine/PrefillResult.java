@@ -7,7 +7,8 @@ import io.tandem.kvcache.KvHandle;
  *
  * @param requestId    request id
  * @param firstToken   token sampled after the last prompt token
- * @param kvHandle     the prompt's KV pages, kept under a lease until released
+ * @param kvHandle     the prompt's KV pages, kept under a lease until released, with their page
+ *                     summaries unless the worker has them off ({@link io.tandem.kvcache.KvHandle#pageSummaries})
  * @param queueNanos   time from submission to the first scheduled chunk
  * @param computeNanos time from the first scheduled chunk to the first token
  */

@@ -303,7 +303,7 @@ public final class Router implements GenerationService, AutoCloseable {
                 output.onToken(first);
                 DecodeWorkerClient d = decode;
                 if (d != null) {
-                    d.provideFirstToken(engineId, first); // the decode side ends the request on EOS
+                    d.provideFirstToken(engineId, first, result.kvHandle().pageSummaries()); // the decode side ends the request on EOS
                 }
                 return;
             }

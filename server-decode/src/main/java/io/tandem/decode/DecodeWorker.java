@@ -1,5 +1,6 @@
 package io.tandem.decode;
 
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.control.WorkerGrpcServer;
 import io.tandem.engine.DecodeEngine;
@@ -18,7 +19,8 @@ import java.util.List;
 /**
  * The {@code tandem decode} process (DESIGN.md §2): a {@link DecodeEngine} pulling prompt KV
  * through a {@link KvTransport}, behind the {@code tandem.v1.DecodeWorker} gRPC service with
- * {@code grpc.health.v1}, and its engine gauges at {@code /metrics} ({@code role="decode"}).
+ * {@code grpc.health.v1}, and its engine gauges at {@code /metrics} ({@code role="decode"}), with
+ * {@code tandem:kv_page_summaries_received_total} (sequences whose prompt's page summaries arrived).
  *
  * <p>Owns the engine and the servers; the model, the backend, the transport and the directory
  * belong to the caller (the network transport is built over the directory, which this worker's
@@ -68,6 +70,13 @@ public final class DecodeWorker implements AutoCloseable {
         this.engine = new DecodeEngine(model, backend, config, this.transport);
         kvMetrics.registerLoadRecomputes(engine::numKvLoadRecomputes);
         EngineMetrics.register(registry, model.id(), new String[] {"decode"}, List.of(engine::stats));
+        CounterWithCallback.builder()
+                .name("tandem:kv_page_summaries_received")
+                .help("Sequences that received the page summaries (per page and KV head, min and max of K) of their "
+                        + "prompt's KV, kept for query-aware demand paging.")
+                .labelNames("model_name", "role")
+                .callback(cb -> cb.call(engine.numPageSummariesReceived(), model.id(), "decode"))
+                .register(registry);
     }
 
     /**

@@ -4,11 +4,13 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.tandem.control.DecodeMessages;
+import io.tandem.control.KvHandleMessages;
 import io.tandem.control.LoadReports;
 import io.tandem.control.WorkerStatuses;
 import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.model.ModelConfig;
+import io.tandem.kvcache.PageSummaries;
 import io.tandem.proto.v1.DecodeInput;
 import io.tandem.proto.v1.DecodeResponse;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
@@ -73,7 +75,8 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
 
     /**
      * {@code Decode} on an early handle: the request (first message) starts the sequence and its
-     * pull at once; the first token (second message) lets it run once its pages are in. The
+     * pull at once; the page summaries (optional, checked against the request's handle) go to the
+     * engine with the first token (last message), which lets it run once its pages are in. The
      * client's cancellation, or its stream failing, ends the sequence; a first token that is not
      * one ends it with {@code INVALID_ARGUMENT}.
      */
@@ -122,6 +125,9 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
         private final DecodeResponseWriter writer;
         /** Set once the engine took the request (read by the cancel handler on another thread). */
         private volatile String requestId;
+        /** The request the engine took; its handle is what page summaries are checked against. */
+        private DecodeRequest request;
+        private PageSummaries pageSummaries;
         private boolean requestSeen;
         private boolean failed;
 
@@ -137,8 +143,10 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
             }
             switch (input.getInputCase()) {
                 case REQUEST -> onRequest(input.getRequest());
+                case PAGE_SUMMARIES -> onPageSummaries(input.getPageSummaries());
                 case FIRST_TOKEN -> onFirstToken(input.getFirstToken());
-                case INPUT_NOT_SET -> fail(Status.INVALID_ARGUMENT.withDescription("DecodeInput with neither request nor first_token"));
+                case INPUT_NOT_SET -> fail(Status.INVALID_ARGUMENT.withDescription(
+                        "DecodeInput with neither request, page_summaries nor first_token"));
             }
         }
 
@@ -157,9 +165,26 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
                 return;
             }
             if (start(request, message.getKvHandle().getKvAddress(), observer, writer)) {
+                this.request = request;
                 requestId = request.requestId();
             } else {
                 failed = true;
+            }
+        }
+
+        private void onPageSummaries(io.tandem.proto.v1.KvPageSummaries message) {
+            if (request == null) {
+                fail(Status.INVALID_ARGUMENT.withDescription("page_summaries: sent before the request"));
+                return;
+            }
+            if (pageSummaries != null) {
+                fail(Status.INVALID_ARGUMENT.withDescription("page_summaries: sent twice in one DecodeFromEarlyHandle call"));
+                return;
+            }
+            try {
+                pageSummaries = KvHandleMessages.fromProto(message, request.kvHandle(), "page_summaries");
+            } catch (RuntimeException e) {
+                fail(WorkerStatuses.toStatus(e));
             }
         }
 
@@ -175,7 +200,7 @@ public final class DecodeWorkerService extends DecodeWorkerGrpc.DecodeWorkerImpl
                 fail(WorkerStatuses.toStatus(e));
                 return;
             }
-            if (!engine.provideFirstToken(id, token)) {
+            if (!engine.provideFirstToken(id, token, pageSummaries)) {
                 fail(Status.RESOURCE_EXHAUSTED.withDescription("decode worker " + workerId
                         + ": engine queue is full; the first token of " + id + " was not taken"));
             }

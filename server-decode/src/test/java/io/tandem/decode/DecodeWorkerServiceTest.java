@@ -116,6 +116,7 @@ class DecodeWorkerServiceTest {
 
     @Test
     void shouldStreamTheReferenceContinuationAfterThePrefilledFirstToken() throws Exception {
+        long summaries = worker.engine().numPageSummariesReceived();
         for (ReferenceModel.Case c : ReferenceModel.cases()) {
             int n = Math.min(c.generatedTokenIds().length, 48);
             io.tandem.proto.v1.DecodeRequest request = prefilled(c.name(), c.promptTokenIds(), SamplingParams.greedy(n));
@@ -129,6 +130,9 @@ class DecodeWorkerServiceTest {
             }
             assertThat(finish).isEqualTo(FinishReason.FINISH_REASON_LENGTH);
             assertThat(tokens).as(c.name()).containsExactly(boxed(c.generatedTokenIds(), n));
+            assertThat(request.getKvHandle().hasPageSummaries()).isTrue();
+            assertThat(worker.engine().numPageSummariesReceived()).as("the handle's page summaries kept with the sequence")
+                    .isEqualTo(++summaries);
             everyBlockFree();
         }
         assertThat(directory.resolve("prefill-a")).isEqualTo(InetSocketAddress.createUnresolved("kv-a.test", 7100));
@@ -180,16 +184,23 @@ class DecodeWorkerServiceTest {
         Responses responses = new Responses();
         StreamObserver<DecodeInput> inputs = DecodeWorkerGrpc.newStub(channel).withDeadlineAfter(Duration.ofSeconds(30))
                 .decodeFromEarlyHandle(responses);
-        // the request's first_token is not read: the token comes in its own message
-        inputs.onNext(DecodeInput.newBuilder().setRequest(request.toBuilder().setFirstToken(0)).build());
+        long summaries = worker.engine().numPageSummariesReceived();
+        // the request's first_token is not read: the token comes in its own message, and the page
+        // summaries (which an early handle lacks) in theirs just before it
+        inputs.onNext(DecodeInput.newBuilder().setRequest(request.toBuilder().setFirstToken(0)
+                .setKvHandle(request.getKvHandle().toBuilder().clearPageSummaries())).build());
         await(() -> !responses.messages.isEmpty(), "the acceptance message");
         assertThat(worker.engine().stats().numRunning()).as("no step before the first token").isZero();
         assertThat(responses.tokens()).isEmpty();
 
+        assertThat(worker.engine().numPageSummariesReceived()).isEqualTo(summaries);
+        inputs.onNext(DecodeInput.newBuilder().setPageSummaries(request.getKvHandle().getPageSummaries()).build());
         inputs.onNext(DecodeInput.newBuilder().setFirstToken(request.getFirstToken()).build());
         inputs.onCompleted();
 
         responses.done.get(30, TimeUnit.SECONDS);
+        assertThat(worker.engine().numPageSummariesReceived()).as("the summaries came with the first token")
+                .isEqualTo(summaries + 1);
         List<Integer> tokens = new ArrayList<>(List.of(request.getFirstToken()));
         tokens.addAll(responses.tokens());
         assertThat(tokens).containsExactly(boxed(c.generatedTokenIds(), n));
@@ -210,6 +221,21 @@ class DecodeWorkerServiceTest {
                 .havingRootCause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
                     assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
                     assertThat(e.getStatus().getDescription()).contains("first_token");
+                });
+        everyBlockFree();
+
+        Responses badSummaries = new Responses();
+        StreamObserver<DecodeInput> truncated = DecodeWorkerGrpc.newStub(channel).withDeadlineAfter(Duration.ofSeconds(30))
+                .decodeFromEarlyHandle(badSummaries);
+        io.tandem.proto.v1.DecodeRequest next = prefilled("early-bad-summaries", ReferenceModel.cases().get(1).promptTokenIds(),
+                SamplingParams.greedy(8));
+        truncated.onNext(DecodeInput.newBuilder().setRequest(next).build());
+        truncated.onNext(DecodeInput.newBuilder().setPageSummaries(next.getKvHandle().getPageSummaries().toBuilder()
+                .setData(next.getKvHandle().getPageSummaries().getData().substring(2))).build());
+        assertThat(badSummaries.done).failsWithin(Duration.ofSeconds(10)).withThrowableThat()
+                .havingRootCause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+                    assertThat(e.getStatus().getDescription()).contains("page_summaries");
                 });
         everyBlockFree();
 

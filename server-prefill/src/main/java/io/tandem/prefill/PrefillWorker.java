@@ -58,9 +58,20 @@ public final class PrefillWorker implements AutoCloseable {
      * keeps pulls in flight long enough for fault tests to hit them.
      */
     public PrefillWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, Duration kvServeDelay) {
+        this(model, backend, config, workerId, kvServeDelay, true);
+    }
+
+    /**
+     * As {@link #PrefillWorker(LlamaModel, Backend, EngineConfig, String, Duration)}.
+     *
+     * @param pageSummaries whether handles carry the page summaries of their prompt's keys
+     *                      ({@code --kv-page-summaries}; see {@link PrefillEngine})
+     */
+    public PrefillWorker(LlamaModel model, Backend backend, EngineConfig config, String workerId, Duration kvServeDelay,
+                         boolean pageSummaries) {
         this.model = model;
         this.kvServeDelay = kvServeDelay;
-        this.engine = new PrefillEngine(workerId, model, backend, config);
+        this.engine = new PrefillEngine(workerId, model, backend, config, pageSummaries);
         EngineMetrics.register(registry, model.id(), new String[] {"prefill"}, List.of(engine::stats));
         LeaseMetrics.register(registry, model.id(), engine, () -> {
             KvPageServer server = kvServer;

@@ -128,7 +128,11 @@ class KvTransferOverlapTest {
             prefill.resumeScheduling();
             pull.get(KV_TRANSFER_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
             PrefillResult result = outcome.result.get(10, TimeUnit.SECONDS);
-            assertThat(result.kvHandle()).isEqualTo(handle);
+            // the early handle's lease and pages, now with the summaries of the keys computed since
+            assertThat(result.kvHandle().leaseId()).isEqualTo(handle.leaseId());
+            assertThat(result.kvHandle().blockIds()).isEqualTo(handle.blockIds());
+            assertThat(handle.pageSummaries()).isNull();
+            assertThat(result.kvHandle().pageSummaries()).isNotNull();
             assertThat(result.firstToken()).isEqualTo(expectedTokens[0]);
             assertThat(server.pagesSentWhileComputing()).as("pages sent before the last chunk was computed")
                     .isGreaterThanOrEqualTo(spec.numLayers());
@@ -185,7 +189,7 @@ class KvTransferOverlapTest {
                 @Override
                 public void onPrefilled(PrefillResult result) {
                     super.onPrefilled(result);
-                    decode.provideFirstToken("story", result.firstToken());
+                    decode.provideFirstToken("story", result.firstToken(), result.kvHandle().pageSummaries());
                 }
             };
             prefill.submit(new PrefillRequest("story", prompt, greedy, 0L, null, true), outcome);
@@ -198,6 +202,8 @@ class KvTransferOverlapTest {
             assertThat(tokens.end.get(30, TimeUnit.SECONDS)).isNotNull();
             generated.addAll(tokens.ids);
             assertThat(generated).containsExactlyElementsOf(boxed(expectedTokens));
+            assertThat(decode.numPageSummariesReceived()).as("summaries kept with the sequence, from the first token")
+                    .isEqualTo(1);
             awaitAllFree(decode::stats);
             awaitAllFree(prefill::stats);
             assertThat(prefill.progress(handle.epoch(), handle.leaseId())).as("lease released by the decode side").isNull();

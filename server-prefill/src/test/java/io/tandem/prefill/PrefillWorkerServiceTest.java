@@ -167,7 +167,12 @@ class PrefillWorkerServiceTest {
         PrefillEvent last = events.next();
         assertThat(last.getEventCase()).isEqualTo(PrefillEvent.EventCase.RESULT);
         assertThat(last.getResult().getFirstToken()).isEqualTo(lily.generatedTokenIds()[0]);
-        assertThat(last.getResult().getKvHandle()).isEqualTo(handle);
+        // the same handle, with the page summaries its keys had no room for before they were computed
+        assertThat(handle.hasPageSummaries()).isFalse();
+        var spec = handle.getSpec();
+        assertThat(last.getResult().getKvHandle().getPageSummaries().getData().size())
+                .isEqualTo(spec.getNumLayers() * handle.getBlockIdsCount() * spec.getNumKvHeads() * 2 * spec.getHeadDim() * 2);
+        assertThat(last.getResult().getKvHandle().toBuilder().clearPageSummaries().build()).isEqualTo(handle);
         assertThat(events.hasNext()).isFalse();
         stub.release(ReleaseRequest.newBuilder().setWorkerId(handle.getWorkerId()).setEpoch(handle.getEpoch())
                 .setLeaseId(handle.getLeaseId()).build());

@@ -2,6 +2,7 @@ package io.tandem.router.worker;
 
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.TokenSink;
+import io.tandem.kvcache.PageSummaries;
 
 /**
  * The router's handle on one decode worker: the in-process engine of {@code tandem serve}, or a
@@ -25,9 +26,11 @@ public interface DecodeWorkerClient extends WorkerClient {
 
     /**
      * Brings the first token of a request sent with {@link DecodeRequest#FIRST_TOKEN_PENDING} (an
-     * early handle, its prefill still computing). Ignored for a request that has ended.
+     * early handle, its prefill still computing), with the page summaries of the prefill's result
+     * (the early handle has none; null if the result has none either). Ignored for a request that
+     * has ended.
      */
-    void provideFirstToken(String requestId, int token);
+    void provideFirstToken(String requestId, int token, PageSummaries pageSummaries);
 
     /** Ends a sequence; its sink gets {@code onFinish(ABORT)}. */
     void cancel(String requestId);

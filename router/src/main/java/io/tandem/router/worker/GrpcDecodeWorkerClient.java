@@ -8,9 +8,12 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.tandem.control.DecodeMessages;
 import io.tandem.control.HostPort;
+import io.tandem.control.KvHandleMessages;
+import io.tandem.control.WorkerGrpcServer;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.FinishReason;
 import io.tandem.engine.TokenSink;
+import io.tandem.kvcache.PageSummaries;
 import io.tandem.proto.v1.DecodeInput;
 import io.tandem.proto.v1.DecodeResponse;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
@@ -32,8 +35,12 @@ import java.util.concurrent.TimeUnit;
  * from the in-process engine.
  *
  * <p>A request whose first token is still pending ({@link DecodeRequest#FIRST_TOKEN_PENDING}, an
- * early handle) goes as {@code DecodeFromEarlyHandle}: the request now, the token later through
- * {@link #provideFirstToken}, which also half-closes the call.
+ * early handle) goes as {@code DecodeFromEarlyHandle}: the request now, the token (after the page
+ * summaries, if the prefill's result has them) later through {@link #provideFirstToken}, which also
+ * half-closes the call.
+ *
+ * <p>A request's handle carries its page summaries (up to {@link io.tandem.kvcache.PageSummaries#MAX_BYTES}), which
+ * the worker's server accepts ({@link WorkerGrpcServer#MAX_MESSAGE_BYTES}); so do the inputs of an early-handle call.
  */
 public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     private final HostPort target;
@@ -92,10 +99,10 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     }
 
     @Override
-    public void provideFirstToken(String requestId, int token) {
+    public void provideFirstToken(String requestId, int token, PageSummaries pageSummaries) {
         Call call = inFlight.get(requestId);
         if (call != null) {
-            call.sendFirstToken(token);
+            call.sendFirstToken(token, pageSummaries);
         }
     }
 
@@ -158,12 +165,15 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
             inputs.onNext(DecodeInput.newBuilder().setRequest(request).build());
         }
 
-        /** Sends the first token and half-closes; at most once, and not after the call ended. */
-        synchronized void sendFirstToken(int token) {
+        /** Sends the page summaries (if any), the first token and half-closes; at most once, and not after the call ended. */
+        synchronized void sendFirstToken(int token, PageSummaries pageSummaries) {
             if (inputs == null || halfClosed) {
                 return;
             }
             halfClosed = true;
+            if (pageSummaries != null) {
+                inputs.onNext(DecodeInput.newBuilder().setPageSummaries(KvHandleMessages.toProto(pageSummaries)).build());
+            }
             inputs.onNext(DecodeInput.newBuilder().setFirstToken(token).build());
             inputs.onCompleted();
         }

@@ -3,6 +3,7 @@ package io.tandem.router.worker;
 import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.TokenSink;
+import io.tandem.kvcache.PageSummaries;
 
 /**
  * A decode engine in the router's own JVM. The engine takes a request (and its handle) when it is
@@ -29,8 +30,8 @@ public final class LocalDecodeWorker implements DecodeWorkerClient {
     }
 
     @Override
-    public void provideFirstToken(String requestId, int token) {
-        if (!engine.provideFirstToken(requestId, token)) {
+    public void provideFirstToken(String requestId, int token, PageSummaries pageSummaries) {
+        if (!engine.provideFirstToken(requestId, token, pageSummaries)) {
             engine.cancel(requestId); // a sequence whose token cannot reach it must not wait for it
         }
     }

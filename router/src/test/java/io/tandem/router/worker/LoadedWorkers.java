@@ -6,6 +6,7 @@ import io.tandem.engine.PrefillRequest;
 import io.tandem.engine.TokenSink;
 import io.tandem.kvcache.CachedBlockHashes;
 import io.tandem.kvcache.KvHandle;
+import io.tandem.kvcache.PageSummaries;
 
 /**
  * Workers that only report a load the test sets, for routing-policy tests: a policy reads nothing
@@ -81,7 +82,7 @@ final class LoadedWorkers {
         }
 
         @Override
-        public void provideFirstToken(String requestId, int firstToken) {
+        public void provideFirstToken(String requestId, int firstToken, PageSummaries pageSummaries) {
             throw new AssertionError("a policy test sends no work");
         }
     }
