@@ -119,6 +119,12 @@ class PrefillEngineLeaseTest {
                     .isEqualTo(KvTransferStatus.BAD_BLOCK_ID);
 
             prefill.release(leaseId);
+            // the release's own counter: published stats may still predate the export
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (prefill.numLeasesReleased() == 0 && System.nanoTime() < until) {
+                Thread.sleep(1);
+            }
+            assertThat(prefill.numLeasesReleased()).isEqualTo(1);
             EngineStats released = PrefillEngineStatsTest.await(prefill, s -> s.numExported() == 0);
             assertThat(released.numFreeBlocks()).isEqualTo(released.numTotalBlocks());
             assertThat(validate(prefill, epoch, leaseId, blocks)).as("after release").isEqualTo(KvTransferStatus.UNKNOWN_LEASE);
