@@ -2,7 +2,7 @@ package io.tandem.decode;
 
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import io.tandem.control.WorkerGrpcServer;
+import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.engine.DecodeEngine;
 import io.tandem.engine.EngineConfig;
 import io.tandem.engine.backend.Backend;
@@ -35,7 +35,7 @@ public final class DecodeWorker implements AutoCloseable {
     private final LeaseRenewingTransport transport;
     private final KvSourceDirectory directory;
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    private WorkerGrpcServer grpc;
+    private HealthCheckedGrpcServer grpc;
     private MetricsHttpServer metrics;
     private boolean closed;
 
@@ -86,7 +86,7 @@ public final class DecodeWorker implements AutoCloseable {
      */
     public DecodeWorker start(String host, int grpcPort, int metricsPort) throws IOException {
         try {
-            grpc = new WorkerGrpcServer(DecodeWorkerGrpc.SERVICE_NAME,
+            grpc = new HealthCheckedGrpcServer(DecodeWorkerGrpc.SERVICE_NAME,
                     new DecodeWorkerService(workerId, epoch, engine, model.config(), transport, directory)).start(host, grpcPort);
             metrics = new MetricsHttpServer(registry).start(host, metricsPort);
         } catch (IOException | RuntimeException e) {

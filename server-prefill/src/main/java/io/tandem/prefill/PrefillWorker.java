@@ -3,7 +3,7 @@ package io.tandem.prefill;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.control.HostPort;
-import io.tandem.control.WorkerGrpcServer;
+import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.engine.EngineConfig;
 import io.tandem.engine.PrefillEngine;
 import io.tandem.engine.backend.Backend;
@@ -37,7 +37,7 @@ public final class PrefillWorker implements AutoCloseable {
     private final PrefillEngine engine;
     private final Duration kvServeDelay;
     private final PrometheusRegistry registry = new PrometheusRegistry();
-    private WorkerGrpcServer grpc;
+    private HealthCheckedGrpcServer grpc;
     private volatile KvPageServer kvServer;
     private MetricsHttpServer metrics;
     private HostPort kvAddress;
@@ -102,7 +102,7 @@ public final class PrefillWorker implements AutoCloseable {
                     .labelNames("model_name", "role")
                     .callback(cb -> cb.call(pages.pagesSentWhileComputing(), model.id(), "prefill"))
                     .register(registry);
-            grpc = new WorkerGrpcServer(io.tandem.proto.v1.PrefillWorkerGrpc.SERVICE_NAME,
+            grpc = new HealthCheckedGrpcServer(io.tandem.proto.v1.PrefillWorkerGrpc.SERVICE_NAME,
                     new PrefillWorkerService(engine, model.config(), kvAddress.toString())).start(host, grpcPort);
             metrics = new MetricsHttpServer(registry).start(host, metricsPort);
         } catch (IOException | RuntimeException e) {

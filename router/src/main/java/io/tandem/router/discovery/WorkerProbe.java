@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Learns what serves at an endpoint: a worker's gRPC server reports {@code grpc.health.v1} SERVING
- * for the name of its one control-plane service ({@code WorkerGrpcServer}), {@code
+ * for the name of its one control-plane service ({@code HealthCheckedGrpcServer}), {@code
  * tandem.v1.PrefillWorker} or {@code tandem.v1.DecodeWorker}, and NOT_FOUND for the other. Each
  * probe uses a channel of its own, shut down after it.
  */

@@ -9,7 +9,7 @@ import io.grpc.stub.ClientResponseObserver;
 import io.tandem.control.DecodeMessages;
 import io.tandem.control.HostPort;
 import io.tandem.control.KvHandleMessages;
-import io.tandem.control.WorkerGrpcServer;
+import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.FinishReason;
 import io.tandem.engine.TokenSink;
@@ -40,7 +40,7 @@ import java.util.concurrent.TimeUnit;
  * half-closes the call.
  *
  * <p>A request's handle carries its page summaries (up to {@link io.tandem.kvcache.PageSummaries#MAX_BYTES}), which
- * the worker's server accepts ({@link WorkerGrpcServer#MAX_MESSAGE_BYTES}); so do the inputs of an early-handle call.
+ * the worker's server accepts ({@link HealthCheckedGrpcServer#MAX_MESSAGE_BYTES}); so do the inputs of an early-handle call.
  */
 public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
     private final HostPort target;

@@ -12,7 +12,7 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.tandem.control.HostPort;
 import io.tandem.control.PrefillMessages;
-import io.tandem.control.WorkerGrpcServer;
+import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.engine.PrefillCallback;
 import io.tandem.engine.PrefillRequest;
 import io.tandem.engine.PrefillResult;
@@ -73,7 +73,7 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
         this.target = target;
         // A result's handle carries its page summaries: up to PageSummaries.MAX_BYTES.
         this.channel = Grpc.newChannelBuilderForAddress(target.host(), target.port(), InsecureChannelCredentials.create())
-                .maxInboundMessageSize(WorkerGrpcServer.MAX_MESSAGE_BYTES)
+                .maxInboundMessageSize(HealthCheckedGrpcServer.MAX_MESSAGE_BYTES)
                 .build();
         this.stub = PrefillWorkerGrpc.newStub(channel);
         this.addresses = addresses;

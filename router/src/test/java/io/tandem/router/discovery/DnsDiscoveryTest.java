@@ -3,7 +3,7 @@ package io.tandem.router.discovery;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.tandem.control.HostPort;
-import io.tandem.control.WorkerGrpcServer;
+import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.proto.v1.DecodeWorkerGrpc;
 import io.tandem.proto.v1.PrefillWorkerGrpc;
 import io.tandem.router.worker.DecodeWorkerClient;
@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Discovery rounds against real worker gRPC servers ({@link WorkerGrpcServer}: the workers' own
+ * Discovery rounds against real worker gRPC servers ({@link HealthCheckedGrpcServer}: the workers' own
  * health service) on distinct loopback addresses at one port, as pods behind a headless Service;
  * the name's answer is the test's list of addresses (the real lookup through the JDK resolver is
  * {@code DiscoveryIT}'s). Pools hold real gRPC worker clients.
@@ -39,7 +39,7 @@ class DnsDiscoveryTest {
     private static final String NAME = "workers.test";
 
     private final ScheduledExecutorService polls = Executors.newSingleThreadScheduledExecutor();
-    private final List<WorkerGrpcServer> servers = new ArrayList<>();
+    private final List<HealthCheckedGrpcServer> servers = new ArrayList<>();
     private final List<WorkerClient> removed = new CopyOnWriteArrayList<>();
     private final WorkerPool<PrefillWorkerClient> prefillPool = new WorkerPool<>("prefill", List.of(), removed::add, Runnable::run);
     private final WorkerPool<DecodeWorkerClient> decodePool = new WorkerPool<>("decode", List.of(), removed::add, Runnable::run);
@@ -58,7 +58,7 @@ class DnsDiscoveryTest {
     void stop() {
         prefillPool.close();
         decodePool.close();
-        servers.forEach(WorkerGrpcServer::close);
+        servers.forEach(HealthCheckedGrpcServer::close);
         polls.shutdownNow();
     }
 
@@ -147,12 +147,12 @@ class DnsDiscoveryTest {
     }
 
     private void servePrefill(String host) throws Exception {
-        servers.add(new WorkerGrpcServer(PrefillWorkerGrpc.SERVICE_NAME, new PrefillWorkerGrpc.PrefillWorkerImplBase() {})
+        servers.add(new HealthCheckedGrpcServer(PrefillWorkerGrpc.SERVICE_NAME, new PrefillWorkerGrpc.PrefillWorkerImplBase() {})
                 .start(host, port));
     }
 
     private void serveDecode(String host) throws Exception {
-        servers.add(new WorkerGrpcServer(DecodeWorkerGrpc.SERVICE_NAME, new DecodeWorkerGrpc.DecodeWorkerImplBase() {})
+        servers.add(new HealthCheckedGrpcServer(DecodeWorkerGrpc.SERVICE_NAME, new DecodeWorkerGrpc.DecodeWorkerImplBase() {})
                 .start(host, port));
     }
 

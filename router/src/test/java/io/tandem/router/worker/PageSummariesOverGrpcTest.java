@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.grpc.stub.StreamObserver;
 import io.tandem.control.HostPort;
 import io.tandem.control.PrefillMessages;
-import io.tandem.control.WorkerGrpcServer;
+import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.engine.DecodeRequest;
 import io.tandem.engine.FinishReason;
 import io.tandem.engine.PrefillCallback;
@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * The page summaries of a 2,048-token prompt at Llama-3-8B geometry (32 layers × 8 KV heads × head
  * dim 128, blocks of 16: 16 MiB, four times gRPC's default message limit) travel prefill worker →
- * router → decode worker over real gRPC on loopback: the workers' servers ({@link WorkerGrpcServer})
+ * router → decode worker over real gRPC on loopback: the workers' servers ({@link HealthCheckedGrpcServer})
  * and the router's clients accept them.
  */
 @Timeout(60)
@@ -43,7 +43,7 @@ class PageSummariesOverGrpcTest {
     private static final int NUM_TOKENS = 2048;
 
     private final ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    private WorkerGrpcServer server;
+    private HealthCheckedGrpcServer server;
     private WorkerClient client;
 
     @AfterEach
@@ -75,7 +75,7 @@ class PageSummariesOverGrpcTest {
     void shouldReceiveAPrefillResultWithSixteenMebibytesOfPageSummaries() throws Exception {
         KvHandle handle = handleWithSummaries();
         assertThat(handle.pageSummaries().byteSize()).isEqualTo(16 << 20);
-        server = new WorkerGrpcServer(PrefillWorkerGrpc.SERVICE_NAME, new PrefillWorkerGrpc.PrefillWorkerImplBase() {
+        server = new HealthCheckedGrpcServer(PrefillWorkerGrpc.SERVICE_NAME, new PrefillWorkerGrpc.PrefillWorkerImplBase() {
             @Override
             public void prefill(io.tandem.proto.v1.PrefillRequest request, StreamObserver<PrefillResponse> out) {
                 out.onNext(PrefillMessages.toProto(new PrefillResult(request.getRequestId(), 5, handle, 1, 2), "127.0.0.1:7100"));
@@ -106,7 +106,7 @@ class PageSummariesOverGrpcTest {
     void shouldSendADecodeRequestWithSixteenMebibytesOfPageSummaries() throws Exception {
         KvHandle handle = handleWithSummaries();
         CompletableFuture<io.tandem.proto.v1.DecodeRequest> received = new CompletableFuture<>();
-        server = new WorkerGrpcServer(DecodeWorkerGrpc.SERVICE_NAME, new DecodeWorkerGrpc.DecodeWorkerImplBase() {
+        server = new HealthCheckedGrpcServer(DecodeWorkerGrpc.SERVICE_NAME, new DecodeWorkerGrpc.DecodeWorkerImplBase() {
             @Override
             public void decode(io.tandem.proto.v1.DecodeRequest request, StreamObserver<DecodeResponse> out) {
                 received.complete(request);
