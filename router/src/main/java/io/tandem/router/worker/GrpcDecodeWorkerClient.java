@@ -1,8 +1,5 @@
 package io.tandem.router.worker;
 
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -22,7 +19,6 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A {@code tandem decode} process reached over gRPC: each {@link #decode} is a server-streaming
@@ -42,15 +38,11 @@ import java.util.concurrent.TimeUnit;
  * <p>A request's handle carries its page summaries (up to {@link io.tandem.kvcache.PageSummaries#MAX_BYTES}), which
  * the worker's server accepts ({@link HealthCheckedGrpcServer#MAX_MESSAGE_BYTES}); so do the inputs of an early-handle call.
  */
-public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
-    private final HostPort target;
-    private final ManagedChannel channel;
+public final class GrpcDecodeWorkerClient extends GrpcWorkerChannel implements DecodeWorkerClient {
     private final DecodeWorkerGrpc.DecodeWorkerStub stub;
     private final KvAddressBook addresses;
     private final Duration decodeTimeout;
-    private final LoadMonitor monitor;
     private final Map<String, Call> inFlight = new ConcurrentHashMap<>();
-    private volatile boolean closed;
 
     /**
      * Opens a channel to the worker and starts polling it.
@@ -61,30 +53,18 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
      */
     public GrpcDecodeWorkerClient(HostPort target, KvAddressBook addresses, ScheduledExecutorService scheduler,
                                   Duration decodeTimeout) {
-        this.target = target;
-        this.channel = Grpc.newChannelBuilderForAddress(target.host(), target.port(), InsecureChannelCredentials.create())
-                .build();
+        super(target, DecodeWorkerGrpc.SERVICE_NAME, channel -> {
+            DecodeWorkerGrpc.DecodeWorkerFutureStub futures = DecodeWorkerGrpc.newFutureStub(channel);
+            return deadline -> futures.withDeadlineAfter(deadline).getLoad(LoadRequest.getDefaultInstance());
+        }, scheduler);
         this.stub = DecodeWorkerGrpc.newStub(channel);
         this.addresses = addresses;
         this.decodeTimeout = decodeTimeout;
-        DecodeWorkerGrpc.DecodeWorkerFutureStub futures = DecodeWorkerGrpc.newFutureStub(channel);
-        this.monitor = new LoadMonitor(target.toString(), channel, DecodeWorkerGrpc.SERVICE_NAME,
-                deadline -> futures.withDeadlineAfter(deadline).getLoad(LoadRequest.getDefaultInstance()), scheduler);
-    }
-
-    /** The id the worker reports, or {@code host:port} until it has answered. */
-    @Override
-    public String workerId() {
-        return monitor.workerId();
-    }
-
-    public HostPort target() {
-        return target;
     }
 
     @Override
     public boolean decode(DecodeRequest request, TokenSink sink, Runnable notAccepted) {
-        if (closed) {
+        if (isClosed()) {
             return false;
         }
         Call call = new Call(request.requestId(), sink, notAccepted);
@@ -111,27 +91,6 @@ public final class GrpcDecodeWorkerClient implements DecodeWorkerClient {
         Call call = inFlight.get(requestId);
         if (call != null) {
             call.cancel();
-        }
-    }
-
-    @Override
-    public WorkerLoad load() {
-        return monitor.load();
-    }
-
-    /** Stops polling and shuts the channel down; streams in flight end and their sinks hear of it. Idempotent. */
-    @Override
-    public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        monitor.close();
-        channel.shutdownNow();
-        try {
-            channel.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 

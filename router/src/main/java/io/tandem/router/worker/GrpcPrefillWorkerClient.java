@@ -4,15 +4,11 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.Context;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.tandem.control.HostPort;
 import io.tandem.control.PrefillMessages;
-import io.tandem.control.HealthCheckedGrpcServer;
 import io.tandem.engine.PrefillCallback;
 import io.tandem.engine.PrefillRequest;
 import io.tandem.engine.PrefillResult;
@@ -27,7 +23,6 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,18 +43,14 @@ import org.slf4j.LoggerFactory;
  * point is to let a decode worker pull while the prefill computes; the result only once the call
  * has ended OK, as above.
  */
-public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
+public final class GrpcPrefillWorkerClient extends GrpcWorkerChannel implements PrefillWorkerClient {
     private static final Logger LOG = LoggerFactory.getLogger(GrpcPrefillWorkerClient.class);
     private static final Duration RELEASE_TIMEOUT = Duration.ofSeconds(5);
 
-    private final HostPort target;
-    private final ManagedChannel channel;
     private final PrefillWorkerGrpc.PrefillWorkerStub stub;
     private final KvAddressBook addresses;
     private final Duration prefillTimeout;
-    private final LoadMonitor monitor;
     private final Map<String, Cancellable> inFlight = new ConcurrentHashMap<>();
-    private volatile boolean closed;
 
     /**
      * Opens a channel to the worker and starts polling it.
@@ -70,32 +61,18 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
      */
     public GrpcPrefillWorkerClient(HostPort target, KvAddressBook addresses, ScheduledExecutorService scheduler,
                                    Duration prefillTimeout) {
-        this.target = target;
-        // A result's handle carries its page summaries: up to PageSummaries.MAX_BYTES.
-        this.channel = Grpc.newChannelBuilderForAddress(target.host(), target.port(), InsecureChannelCredentials.create())
-                .maxInboundMessageSize(HealthCheckedGrpcServer.MAX_MESSAGE_BYTES)
-                .build();
+        super(target, PrefillWorkerGrpc.SERVICE_NAME, channel -> {
+            PrefillWorkerGrpc.PrefillWorkerFutureStub futures = PrefillWorkerGrpc.newFutureStub(channel);
+            return deadline -> futures.withDeadlineAfter(deadline).getLoad(LoadRequest.getDefaultInstance());
+        }, scheduler);
         this.stub = PrefillWorkerGrpc.newStub(channel);
         this.addresses = addresses;
         this.prefillTimeout = prefillTimeout;
-        PrefillWorkerGrpc.PrefillWorkerFutureStub futures = PrefillWorkerGrpc.newFutureStub(channel);
-        this.monitor = new LoadMonitor(target.toString(), channel, PrefillWorkerGrpc.SERVICE_NAME,
-                deadline -> futures.withDeadlineAfter(deadline).getLoad(LoadRequest.getDefaultInstance()), scheduler);
-    }
-
-    /** The id the worker reports (its handles' {@code workerId}), or {@code host:port} until it has answered. */
-    @Override
-    public String workerId() {
-        return monitor.workerId();
-    }
-
-    public HostPort target() {
-        return target;
     }
 
     @Override
     public boolean prefill(PrefillRequest request, PrefillCallback callback) {
-        if (closed) {
+        if (isClosed()) {
             return false;
         }
         if (request.earlyHandle()) {
@@ -121,7 +98,7 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
     /** Sends {@code Release}; a failure is logged and left to the lease's expiry. */
     @Override
     public void release(KvHandle handle) {
-        if (closed) {
+        if (isClosed()) {
             return;
         }
         ReleaseRequest request = ReleaseRequest.newBuilder().setWorkerId(handle.workerId()).setEpoch(handle.epoch())
@@ -143,27 +120,6 @@ public final class GrpcPrefillWorkerClient implements PrefillWorkerClient {
                                 target, Status.fromThrowable(error));
                     }
                 }, MoreExecutors.directExecutor());
-    }
-
-    @Override
-    public WorkerLoad load() {
-        return monitor.load();
-    }
-
-    /** Stops polling and shuts the channel down; calls in flight end CANCELLED. Idempotent. */
-    @Override
-    public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        monitor.close();
-        channel.shutdownNow();
-        try {
-            channel.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /** A call in flight, which the router may cancel. */
