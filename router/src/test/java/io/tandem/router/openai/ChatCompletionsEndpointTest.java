@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.router.CompletionRequest;
 import io.tandem.router.testing.EchoGenerationService;
-import io.tandem.router.testing.NoNettyLeaks;
+import io.tandem.kvcache.testing.NoNettyLeaks;
 import io.tandem.router.testing.OpenAiClient;
 import java.net.http.HttpResponse;
 import java.util.List;

@@ -9,7 +9,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.engine.sampling.SamplingParams;
 import io.tandem.router.CompletionRequest;
 import io.tandem.router.testing.EchoGenerationService;
-import io.tandem.router.testing.NoNettyLeaks;
+import io.tandem.kvcache.testing.NoNettyLeaks;
 import io.tandem.router.testing.OpenAiClient;
 import java.net.http.HttpResponse;
 import java.util.List;

@@ -7,7 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.router.testing.EchoGenerationService;
-import io.tandem.router.testing.NoNettyLeaks;
+import io.tandem.kvcache.testing.NoNettyLeaks;
 import io.tandem.router.testing.OpenAiClient;
 import java.io.ByteArrayOutputStream;
 import java.net.http.HttpResponse;

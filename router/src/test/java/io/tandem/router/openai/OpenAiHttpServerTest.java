@@ -8,7 +8,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.tandem.router.testing.EchoGenerationService;
-import io.tandem.router.testing.NoNettyLeaks;
+import io.tandem.kvcache.testing.NoNettyLeaks;
 import io.tandem.router.testing.OpenAiClient;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
