@@ -15,11 +15,20 @@ public final class WorkerStatuses {
      */
     public static Status toStatus(Throwable error) {
         return switch (error) {
-            case InvalidArgumentException e -> Status.INVALID_ARGUMENT.withDescription(namingField(e));
+            case InvalidArgumentException e -> invalidArgument(e);
             case IllegalArgumentException e -> Status.INVALID_ARGUMENT.withDescription(e.getMessage());
             case CancellationException e -> Status.CANCELLED.withDescription(e.getMessage());
             default -> Status.INTERNAL.withDescription(String.valueOf(error)).withCause(error);
         };
+    }
+
+    /**
+     * {@code INVALID_ARGUMENT} whose description names the bad field ({@link
+     * InvalidArgumentException#param()}) unless the message already does; for every gRPC service
+     * of Tandem, public API and control plane alike.
+     */
+    public static Status invalidArgument(InvalidArgumentException e) {
+        return Status.INVALID_ARGUMENT.withDescription(namingField(e));
     }
 
     private static String namingField(InvalidArgumentException e) {

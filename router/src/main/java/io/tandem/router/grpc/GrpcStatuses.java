@@ -1,6 +1,7 @@
 package io.tandem.router.grpc;
 
 import io.grpc.Status;
+import io.tandem.control.WorkerStatuses;
 import io.tandem.engine.InvalidArgumentException;
 import io.tandem.router.ModelNotFoundException;
 import io.tandem.router.OverloadedException;
@@ -17,19 +18,11 @@ final class GrpcStatuses {
      */
     static Status toStatus(Throwable error) {
         return switch (error) {
-            case InvalidArgumentException e -> Status.INVALID_ARGUMENT.withDescription(namingField(e));
+            case InvalidArgumentException e -> WorkerStatuses.invalidArgument(e);
             case ModelNotFoundException e -> Status.NOT_FOUND.withDescription(e.getMessage());
             case OverloadedException e -> Status.RESOURCE_EXHAUSTED.withDescription(
                     e.getMessage() + "; retry after " + e.retryAfterSeconds() + " s");
             default -> Status.INTERNAL.withDescription(String.valueOf(error)).withCause(error);
         };
-    }
-
-    private static String namingField(InvalidArgumentException e) {
-        String message = e.getMessage();
-        if (e.param() == null || (message != null && message.contains(e.param()))) {
-            return message;
-        }
-        return e.param() + ": " + message;
     }
 }
