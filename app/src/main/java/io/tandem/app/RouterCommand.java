@@ -75,18 +75,8 @@ final class RouterCommand implements Callable<Integer> {
                     + "the cache. Default: ${DEFAULT-VALUE}.")
     double overlapWeight;
 
-    @Option(names = "--host", paramLabel = "HOST", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
-    String host;
-
-    @Option(names = "--http-port", paramLabel = "PORT", defaultValue = "8000", description = "OpenAI HTTP port (0 = any free). Default: ${DEFAULT-VALUE}.")
-    int httpPort;
-
-    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = "50051", description = "gRPC port (0 = any free). Default: ${DEFAULT-VALUE}.")
-    int grpcPort;
-
-    @Option(names = "--max-in-flight", paramLabel = "N", defaultValue = "256",
-            description = "Requests admitted at once; more get HTTP 429 / RESOURCE_EXHAUSTED. Default: ${DEFAULT-VALUE}.")
-    int maxInFlight;
+    @Mixin
+    ApiServerOptions api = new ApiServerOptions();
 
     @Option(names = "--prefill-timeout", paramLabel = "SECONDS", defaultValue = "120",
             description = "Deadline of one prefill call. Default: ${DEFAULT-VALUE}.")
@@ -129,14 +119,13 @@ final class RouterCommand implements Callable<Integer> {
         PrometheusRegistry registry = new PrometheusRegistry();
         Duration discoveryInterval = Duration.ofNanos(Math.round(discoveryIntervalSeconds * 1e9));
         RemoteDeployment remote = new RemoteDeployment(model, prefillWorkers, decodeWorkers, discovery, discoveryInterval,
-                policy, transferMode, maxInFlight, new ServingMetrics(registry, model.id()),
+                policy, transferMode, api.maxInFlight, new ServingMetrics(registry, model.id()),
                 Duration.ofSeconds(prefillTimeoutSeconds), Duration.ofSeconds(decodeTimeoutSeconds));
         OpenAiHttpServer http = new OpenAiHttpServer(remote.router, registry);
         GrpcServer grpc = new GrpcServer(remote.router, true);
         try {
             remote.startDiscovery();
-            http.start(host, httpPort);
-            grpc.start(host, grpcPort);
+            api.start(http, grpc);
         } catch (Exception e) {
             ShutdownHook.closeAll(http, grpc, remote, model);
             throw e;
@@ -149,9 +138,7 @@ final class RouterCommand implements Callable<Integer> {
                 model.id(), remote.prefillPool.members().size(), remote.decodePool.members().size(),
                 discovery.isEmpty() ? "" : " (discovery " + discovery + " every " + discoveryIntervalSeconds + " s)",
                 routing, kvTransferMode);
-        // The same line as tandem serve: tests and scripts wait for it (and read the ports from it).
-        System.out.printf("tandem: serving on http://%s:%d (OpenAI) and grpc %s:%d%n", host, http.port(), host, grpc.port());
-        System.out.flush();
+        api.printServing(http, grpc);
         hook.awaitStopped();
         return 0;
     }

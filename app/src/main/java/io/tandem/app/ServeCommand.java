@@ -8,7 +8,6 @@ import io.tandem.router.grpc.GrpcServer;
 import io.tandem.router.openai.OpenAiHttpServer;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -26,52 +25,32 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     EngineOptions engineOptions = new EngineOptions();
 
-    @Option(names = "--host", paramLabel = "HOST", defaultValue = "127.0.0.1", description = "Address to bind. Default: ${DEFAULT-VALUE}.")
-    String host;
-
-    @Option(names = "--http-port", paramLabel = "PORT", defaultValue = "8000", description = "OpenAI HTTP port (0 = any free). Default: ${DEFAULT-VALUE}.")
-    int httpPort;
-
-    @Option(names = "--grpc-port", paramLabel = "PORT", defaultValue = "50051", description = "gRPC port (0 = any free). Default: ${DEFAULT-VALUE}.")
-    int grpcPort;
-
-    @Option(names = "--max-in-flight", paramLabel = "N", defaultValue = "256",
-            description = "Requests admitted at once; more get HTTP 429 / RESOURCE_EXHAUSTED. Default: ${DEFAULT-VALUE}.")
-    int maxInFlight;
+    @Mixin
+    ApiServerOptions api = new ApiServerOptions();
 
     @Override
     public Integer call() throws Exception {
         LlamaModel model = modelOptions.load();
         PrometheusRegistry registry = new PrometheusRegistry();
-        LocalDeployment local = new LocalDeployment(model, engineOptions.toConfig(), engineOptions.threadCount(), maxInFlight,
+        LocalDeployment local = new LocalDeployment(model, engineOptions.toConfig(), engineOptions.threadCount(), api.maxInFlight,
                 new ServingMetrics(registry, model.id()));
         EngineMetrics.register(registry, model.id(), new String[] {"prefill", "decode"},
                 List.of(local.prefill::stats, local.decode::stats));
         OpenAiHttpServer http = new OpenAiHttpServer(local.router, registry);
         GrpcServer grpc = new GrpcServer(local.router, true);
-        CountDownLatch stopped = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            http.close();
-            grpc.close();
-            local.close();
-            stopped.countDown();
-        }, "tandem-shutdown");
         try {
-            http.start(host, httpPort);
-            grpc.start(host, grpcPort);
+            api.start(http, grpc);
         } catch (Exception e) {
-            hook.run();
+            ShutdownHook.closeAll(http, grpc, local);
             throw e;
         }
-        Runtime.getRuntime().addShutdownHook(hook);
+        ShutdownHook hook = ShutdownHook.install(http, grpc, local);
         var c = model.config();
         System.err.printf("tandem: model %s (%s, %d layers, dim %d, vocab %d, context %d), %d compute threads%n",
                 model.id(), c.architecture(), c.numLayers(), c.dim(), c.vocabSize(), c.contextLength(),
                 engineOptions.threadCount());
-        // Tests and scripts wait for this exact line (and read the ports from it).
-        System.out.printf("tandem: serving on http://%s:%d (OpenAI) and grpc %s:%d%n", host, http.port(), host, grpc.port());
-        System.out.flush();
-        stopped.await();
+        api.printServing(http, grpc);
+        hook.awaitStopped();
         return 0;
     }
 }
