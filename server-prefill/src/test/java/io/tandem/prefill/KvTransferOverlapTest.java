@@ -158,9 +158,10 @@ class KvTransferOverlapTest {
             @Override
             public void onKvHandle(KvHandle h) {
                 // the engine thread is inside its step here: a check that needed it could not answer
-                checkedOnEngineThread.complete(provider.validate(h.epoch(), h.leaseId(), h.blockIds())
-                        .toCompletableFuture().getNow(null));
-                super.onKvHandle(h);
+                KvTransferStatus status = provider.validate(h.epoch(), h.leaseId(), h.blockIds())
+                        .toCompletableFuture().getNow(null);
+                super.onKvHandle(h); // pauses scheduling: it must come before the test thread resumes it
+                checkedOnEngineThread.complete(status);
             }
         };
         assertThat(prefill.submit(new PrefillRequest("busy", longest.promptTokens(), SamplingParams.greedy(4), 0L, null,
