@@ -28,7 +28,7 @@ public final class MatvecBench {
     private static final long MIB = 1L << 20;
     private static final int ROUNDS = Integer.getInteger("bench.rounds", 7);
     private static final long WORKING_SET = Long.getLong("bench.mib", 1024) * MIB;
-    /** Comma-separated sections to run: bandwidth, fused, prefill, dispatch (default all). */
+    /** Comma-separated sections to run: bandwidth, fused, prefill, layers, dispatch (default all but layers). */
     private static final String SECTIONS =
             System.getProperty("bench.sections", "bandwidth,fused,prefill,dispatch");
 
@@ -52,8 +52,66 @@ public final class MatvecBench {
         if (SECTIONS.contains("prefill")) {
             prefill(maxThreads);
         }
+        if (SECTIONS.contains("layers")) {
+            for (String type : System.getProperty("bench.types", "Q8_0").split(",")) {
+                layers(maxThreads, GgmlType.valueOf(type.trim()));
+            }
+        }
         if (SECTIONS.contains("dispatch")) {
             dispatch(maxThreads);
+        }
+    }
+
+    /**
+     * The projections of Llama-3.2-1B decoder layers ([2048, 2048] x2, [512, 2048] x2, [8192, 2048] x2,
+     * [2048, 8192]), as many layers as exceed the working set, each times an {@code n}-token batch
+     * ({@code -Dbench.tokens}, which should start with 1): the weights stream from DRAM as in a
+     * decode step. Prints tokens/s and its ratio to the first batch size's, measured in the same run.
+     */
+    private static void layers(int threads, GgmlType type) {
+        int[][] shapes = {{2048, 2048}, {512, 2048}, {512, 2048}, {2048, 2048}, {8192, 2048}, {8192, 2048},
+                {2048, 8192}};
+        long layerWeights = 0;
+        for (int[] shape : shapes) {
+            layerWeights += (long) shape[0] * shape[1];
+        }
+        try (Arena arena = Arena.ofShared(); CpuBackend backend = new CpuBackend(threads)) {
+            java.util.List<WeightMatrix> ws = new java.util.ArrayList<>();
+            long bytes = 0;
+            for (int l = 0; bytes < WORKING_SET; l++) {
+                for (int i = 0; i < shapes.length; i++) {
+                    WeightMatrix w = RandomWeights.of(type, shapes[i][0], shapes[i][1], 100 * l + i, arena);
+                    ws.add(w);
+                    bytes += w.rows() * w.rowBytes();
+                }
+            }
+            int numLayers = ws.size() / shapes.length;
+            double baseline = Double.NaN;
+            for (String tokens : System.getProperty("bench.tokens", "1,8,32").split(",")) {
+                int n = Integer.parseInt(tokens.trim());
+                float[] x = RandomWeights.floats(n * 8192, 5);
+                float[] out = new float[n * 8192];
+                double[] seconds = new double[ROUNDS];
+                for (int round = -2; round < ROUNDS; round++) {
+                    long t0 = System.nanoTime();
+                    for (WeightMatrix w : ws) {
+                        backend.matmul(w, x, out, n);
+                    }
+                    if (round >= 0) {
+                        seconds[round] = (System.nanoTime() - t0) / 1e9;
+                    }
+                }
+                double best = min(seconds);
+                double tokensPerSecond = n / best;
+                if (Double.isNaN(baseline)) {
+                    baseline = tokensPerSecond;
+                }
+                System.out.printf("layers %s x%d (%d MiB), n=%d, threads=%d: %.2f tokens/s, %.1f GFLOP/s, %.1f GB/s"
+                                + " (%.2fx n=%s; median %.2f tokens/s)%n", type, numLayers, bytes / MIB, n, threads,
+                        tokensPerSecond, 2.0 * n * layerWeights * numLayers / best / 1e9, bytes / best / 1e9,
+                        tokensPerSecond / baseline, System.getProperty("bench.tokens", "1,8,32").split(",")[0],
+                        n / median(seconds));
+            }
         }
     }
 

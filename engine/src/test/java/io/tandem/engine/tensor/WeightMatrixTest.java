@@ -105,14 +105,20 @@ class WeightMatrixTest {
         }
     }
 
-    @ParameterizedTest
-    @EnumSource(GgmlType.class)
-    void shouldComputeEveryPrefillOutputAsOneFmaChainOverTheColumnsInOrder(GgmlType type) {
+    static Stream<Arguments> typesAndPackedBatches() {
+        // 33 and 64 tokens: one and two token groups, whose weights stream row tile by row tile
+        // (F32 straight from its memory); 70: three groups, blocked over rows and columns
+        return Arrays.stream(GgmlType.values())
+                .flatMap(type -> Stream.of(33, 64, 70).map(n -> Arguments.of(type, n)));
+    }
+
+    @ParameterizedTest(name = "{0} x {1} tokens")
+    @MethodSource("typesAndPackedBatches")
+    void shouldComputeEveryPrefillOutputAsOneFmaChainOverTheColumnsInOrder(GgmlType type, int n) {
         // 101 rows: a 96-row block of 12-row tiles, then a 4-row and a 1-row tile; 320 columns:
-        // two full column passes and a half one; 70 tokens: three token groups, the last padded
+        // two full column passes and a half one; the last token group padded unless n = 64
         int rows = 101;
         int cols = 320;
-        int n = 70;
         WeightMatrix w = RandomWeights.of(type, rows, cols, 18, arena);
         float[] x = RandomWeights.floats(n * cols, 19);
         PackedActivations packed = new PackedActivations();
