@@ -24,10 +24,13 @@ public final class PackedActivations {
     /** Tokens per group: two float vectors (32 with AVX-512, 16 with AVX2). */
     public static final int TOKEN_TILE = 2 * LANES;
     /**
-     * Batches of at least this many tokens go through the packed kernel; smaller ones would be
-     * mostly padding and use the row-tiled kernel instead.
+     * Batches of at least this many tokens go through the packed kernel, the last group padded
+     * to {@link #TOKEN_TILE}; smaller ones use the row-tiled kernel instead. Three quarters of a
+     * group: at Llama-3.2-1B layer shapes streaming from DRAM on 2 AVX-512 cores the padded packed
+     * kernel is 1.5-2x faster at 24 tokens for F32, BF16 and Q8_0, and as fast (F32, BF16) or
+     * slower (Q8_0, 0.66x) at 16 ({@code MatvecBench} section {@code layers}).
      */
-    public static final int MIN_TOKENS = TOKEN_TILE;
+    public static final int MIN_TOKENS = TOKEN_TILE * 3 / 4;
     /**
      * Rows of the packed kernel's full-size tile: a row range whose length is a multiple of this
      * runs in that tile alone (leftover rows go through narrower, slower tiles).
