@@ -11,6 +11,9 @@
 #   INPUT_LEN    prompt tokens [32]             OUTPUT_LEN   output tokens [64]
 #   PREFIX_LEN   shared prefix for the TTFT runs [1024]; 0 skips them
 #   PREFIX_PROMPTS  requests in each TTFT run [5]
+#   ROUNDS       times to repeat the concurrency list on the same server [1]. On a shared, noisy
+#                host each round's ratio (last concurrency / first) compares runs minutes apart,
+#                and the median over rounds is printed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$(mktemp -d /tmp/tandem-sweep.XXXXXX)}
@@ -71,10 +74,28 @@ echo "tandem serving sweep: $model_args, threads ${threads/#0/all}, input $input
 uptime
 start_server main
 bench warmup --num-prompts 2 --input-len "$input_len" --output-len 8 --max-concurrency 1 > /dev/null
-for c in ${CONCURRENCY:-1 8 32}; do
-  n=$(( c * 2 )); [ "$n" -lt 4 ] && n=4
-  bench "concurrency-$c" --num-prompts "$n" --input-len "$input_len" --output-len "$output_len" --max-concurrency "$c"
+concurrencies=${CONCURRENCY:-1 8 32}
+rounds=${ROUNDS:-1}
+for round in $(seq 1 "$rounds"); do
+  prefix=""; [ "$rounds" -gt 1 ] && prefix="round-$round-"
+  for c in $concurrencies; do
+    n=$(( c * 2 )); [ "$n" -lt 4 ] && n=4
+    bench "${prefix}concurrency-$c" --num-prompts "$n" --input-len "$input_len" --output-len "$output_len" --max-concurrency "$c"
+  done
 done
+if [ "$rounds" -gt 1 ]; then
+  python3 - "$out" "$rounds" $concurrencies <<'PY'
+import json, statistics, sys
+out, rounds, cs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+lo, hi = cs[0], cs[-1]
+ratios = []
+for r in range(1, rounds + 1):
+    tput = {c: json.load(open(f"{out}/round-{r}-concurrency-{c}.json"))["output_throughput"] for c in (lo, hi)}
+    ratios.append(tput[hi] / tput[lo])
+    print(f"round {r}: concurrency {hi} / concurrency {lo} output tok/s = {tput[hi]:.2f} / {tput[lo]:.2f} = {ratios[-1]:.2f}x")
+print(f"median over {rounds} rounds: {statistics.median(ratios):.2f}x (min {min(ratios):.2f}x, max {max(ratios):.2f}x)")
+PY
+fi
 if [ "$prefix_len" -gt 0 ]; then
   bench "prefix-$prefix_len-cached" --dataset-name prefix --prefix-len "$prefix_len" --input-len "$input_len" \
     --output-len 8 --num-prompts "$prefix_prompts" --max-concurrency 1
